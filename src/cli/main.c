@@ -1,0 +1,42 @@
+/* main.c - `unet`, the headless front end: dispatches to one subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "unet-config.h"
+
+static const UnetCommand commands[] = {
+    { NULL, NULL, NULL },
+};
+
+static void print_usage(FILE *out)
+{
+    fprintf(out, "usage: unet COMMAND [OPTIONS]\n\n"
+                 "U-Net Workbench %s: train and apply U-Net segmentation models.\n\n"
+                 "commands:\n", UNET_VERSION);
+    for (const UnetCommand *c = commands; c->name; c++)
+        fprintf(out, "  %-14s %s\n", c->name, c->summary);
+    fprintf(out, "\nRun 'unet COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("unet %s\n", UNET_VERSION);
+        return 0;
+    }
+    for (const UnetCommand *c = commands; c->name; c++)
+        if (!strcmp(argv[1], c->name))
+            return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "unet: unknown command '%s'\n\n", argv[1]);
+    print_usage(stderr);
+    return 2;
+}

@@ -1,0 +1,57 @@
+/* error.c - filling UnetError records. */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+UnetStatus unet_error_set(UnetError *err, UnetStatus status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+        err->status = status;
+    }
+    return status;
+}
+
+UnetStatus unet_error_prefix(UnetError *err, const char *fmt, ...)
+{
+    if (!err)
+        return UNET_ERR_INVALID;
+    char prefix[UNET_ERROR_MESSAGE_MAX];
+    char old[UNET_ERROR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->message, sizeof old);
+    snprintf(err->message, sizeof err->message, "%s%s", prefix, old);
+    return err->status;
+}
+
+void unet_error_clear(UnetError *err)
+{
+    if (err) {
+        err->status = UNET_OK;
+        err->message[0] = '\0';
+    }
+}
+
+const char *unet_status_name(UnetStatus status)
+{
+    switch (status) {
+    case UNET_OK: return "ok";
+    case UNET_ERR_INVALID: return "invalid argument";
+    case UNET_ERR_IO: return "input/output error";
+    case UNET_ERR_FORMAT: return "bad file format";
+    case UNET_ERR_NOMEM: return "out of memory";
+    case UNET_ERR_BACKEND: return "backend error";
+    case UNET_ERR_UNSUPPORTED: return "unsupported";
+    case UNET_ERR_CANCELLED: return "cancelled";
+    case UNET_ERR_NUMERIC: return "numerical error";
+    }
+    return "unknown status";
+}

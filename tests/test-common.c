@@ -1,0 +1,101 @@
+/* test-common.c - helpers shared by the C tests. */
+#include "test-common.h"
+
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int test_failures = 0;
+
+int test_finish(const char *name)
+{
+    if (test_failures) {
+        fprintf(stderr, "%s: %d check(s) failed\n", name, test_failures);
+        return 1;
+    }
+    printf("%s: all checks passed\n", name);
+    return 0;
+}
+
+void test_skip(const char *why)
+{
+    printf("SKIP: %s\n", why);
+    exit(TEST_SKIP_CODE);
+}
+
+void test_rng_seed(TestRng *r, uint64_t seed)
+{
+    r->s = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    if (!r->s)
+        r->s = 1;
+}
+
+static uint64_t next_u64(TestRng *r)
+{
+    uint64_t x = r->s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    r->s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+float test_rng_uniform(TestRng *r, float lo, float hi)
+{
+    double u = (double)(next_u64(r) >> 11) / 9007199254740992.0;
+    return lo + (float)(u * (hi - lo));
+}
+
+float test_rng_normal(TestRng *r)
+{
+    double u1 = ((double)(next_u64(r) >> 11) + 1.0) / 9007199254740993.0;
+    double u2 = (double)(next_u64(r) >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+}
+
+void test_fill_uniform(TestRng *r, float *x, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = test_rng_uniform(r, lo, hi);
+}
+
+double test_max_rel_diff(const float *a, const float *b, size_t n, size_t *where)
+{
+    double worst = 0.0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]) / fmax(1.0, fabs((double)b[i]));
+        if (!(d <= worst)) { /* also catches NaN */
+            worst = isnan(d) ? INFINITY : d;
+            at = i;
+        }
+    }
+    if (where)
+        *where = at;
+    return worst;
+}
+
+const char *test_shared_data_dir(void)
+{
+    const char *dir = getenv("UNET_SHARED_DATA");
+    struct stat st;
+    if (dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return dir;
+    return NULL;
+}
+
+char *test_make_temp_dir(const char *tag)
+{
+    const char *root = getenv("UNET_BUILD_ROOT");
+    char *path = malloc(4096);
+    snprintf(path, 4096, "%s/test-tmp-%s-XXXXXX", root ? root : "/tmp", tag);
+    if (!mkdtemp(path)) {
+        snprintf(path, 4096, "/tmp/unet-test-%s-XXXXXX", tag);
+        if (!mkdtemp(path)) {
+            free(path);
+            return NULL;
+        }
+    }
+    return path;
+}
