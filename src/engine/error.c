@@ -22,13 +22,22 @@ UnetStatus unet_error_prefix(UnetError *err, const char *fmt, ...)
     if (!err)
         return UNET_ERR_INVALID;
     char prefix[UNET_ERROR_MESSAGE_MAX];
-    char old[UNET_ERROR_MESSAGE_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, err->message, sizeof old);
-    snprintf(err->message, sizeof err->message, "%s%s", prefix, old);
+    /* Shift the old message right and put the prefix in front, truncating
+     * at the buffer's end. */
+    size_t cap = sizeof err->message - 1;
+    size_t plen = strlen(prefix);
+    if (plen > cap)
+        plen = cap;
+    size_t olen = strnlen(err->message, cap);
+    if (plen + olen > cap)
+        olen = cap - plen;
+    memmove(err->message + plen, err->message, olen);
+    memcpy(err->message, prefix, plen);
+    err->message[plen + olen] = '\0';
     return err->status;
 }
 
