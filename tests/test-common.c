@@ -88,10 +88,13 @@ const char *test_shared_data_dir(void)
 char *test_make_temp_dir(const char *tag)
 {
     const char *root = getenv("UNET_BUILD_ROOT");
-    char *path = malloc(4096);
-    snprintf(path, 4096, "%s/test-tmp-%s-XXXXXX", root ? root : "/tmp", tag);
+    size_t size = strlen(root ? root : "/tmp") + strlen(tag) + 64;
+    char *path = malloc(size);
+    if (!path)
+        return NULL;
+    snprintf(path, size, "%s/test-tmp-%s-XXXXXX", root ? root : "/tmp", tag);
     if (!mkdtemp(path)) {
-        snprintf(path, 4096, "/tmp/unet-test-%s-XXXXXX", tag);
+        snprintf(path, size, "/tmp/unet-test-%s-XXXXXX", tag);
         if (!mkdtemp(path)) {
             free(path);
             return NULL;
