@@ -3,11 +3,12 @@
  * and writes the logits as raw float32.
  *
  *   forward-driver CKPT INPUT.raw N C H W OUTPUT.raw [--config JSON]
- *                  [--device reference|cpu] [--save COPY.safetensors]
+ *                  [--save COPY.safetensors]
  *
  * Prints the output shape "N C H W" on stdout. --config builds the model from
  * that JSON instead of the checkpoint's metadata (files written by PyTorch);
- * --save writes the loaded model back out (a round trip through our writer). */
+ * --save writes the loaded model back out (a round trip through our writer).
+ * Runs on the reference backend, the readable ground truth. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +25,15 @@ int main(int argc, char **argv)
 {
     if (argc < 8) {
         fprintf(stderr, "usage: forward-driver CKPT INPUT.raw N C H W OUTPUT.raw [--config JSON] "
-                        "[--device NAME] [--save PATH]\n");
+                        "[--save PATH]\n");
         return 2;
     }
     const char *ckpt = argv[1], *in_path = argv[2], *out_path = argv[7];
     int n = atoi(argv[3]), c = atoi(argv[4]), h = atoi(argv[5]), w = atoi(argv[6]);
-    const char *config = NULL, *device = "reference", *save = NULL;
+    const char *config = NULL, *save = NULL;
     for (int i = 8; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--config"))
             config = argv[i + 1];
-        else if (!strcmp(argv[i], "--device"))
-            device = argv[i + 1];
         else if (!strcmp(argv[i], "--save"))
             save = argv[i + 1];
     }
@@ -43,7 +42,7 @@ int main(int argc, char **argv)
     if (config ? unet_model_config_from_json(&cfg, config, &err)
                : unet_checkpoint_read_config(ckpt, &cfg, &err))
         return fail("model config", &err);
-    UnetBackend *be = unet_backend_open(device, 2, NULL, 0, &err);
+    UnetBackend *be = unet_backend_reference_new(&err);
     if (!be)
         return fail("backend", &err);
     UnetModel *m = unet_model_new(&cfg, be, &err);

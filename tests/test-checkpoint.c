@@ -200,6 +200,8 @@ static void expect_load_refused(const char *path, const UnetModelConfig *cfg, co
         !strstr(err.message, w2) || !strstr(err.message, w3)) {
         fprintf(stderr, "line %d: status %d, message: %s\n", line, s, err.message);
         test_failures++;
+    } else {
+        printf("refused as expected: %s\n", err.message);
     }
     float *after = host_copy(unet_model_param_arena(m), pt->total);
     if (memcmp(before, after, pt->total * sizeof(float))) {
