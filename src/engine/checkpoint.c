@@ -24,13 +24,23 @@ static int starts_with(const char *s, const char *prefix)
     return !strncmp(s, prefix, strlen(prefix));
 }
 
+/* out = s with its suffix old replaced by new; 0 when s lacks old or out is too small. */
+static int swap_suffix(char *out, size_t size, const char *s, const char *old, const char *new_)
+{
+    if (!ends_with(s, old))
+        return 0;
+    size_t stem = strlen(s) - strlen(old), tail = strlen(new_);
+    if (stem + tail + 1 > size)
+        return 0;
+    memcpy(out, s, stem);
+    memcpy(out + stem, new_, tail + 1);
+    return 1;
+}
+
 /* "<norm>.num_batches_tracked" for a "<norm>.running_mean" buffer; 0 otherwise. */
 static int nbt_name_for(const char *buffer_name, char *out, size_t size)
 {
-    if (!ends_with(buffer_name, MEAN_SUFFIX))
-        return 0;
-    size_t stem = strlen(buffer_name) - strlen(MEAN_SUFFIX);
-    return snprintf(out, size, "%.*s%s", (int)stem, buffer_name, NBT_SUFFIX) < (int)size;
+    return swap_suffix(out, size, buffer_name, MEAN_SUFFIX, NBT_SUFFIX);
 }
 
 static void info_shape(const UnetParamInfo *p, int64_t *shape)
@@ -434,12 +444,9 @@ UnetStatus unet_checkpoint_load(const char *path, UnetModel *model, UnetOptimize
         const char *n = unet_safetensors_at(st, i)->name;
         if (unet_param_table_find(pt, n) || unet_param_table_find(bt, n))
             continue;
-        if (ends_with(n, NBT_SUFFIX)) {
-            size_t stem = strlen(n) - strlen(NBT_SUFFIX);
-            snprintf(name, sizeof name, "%.*s%s", (int)stem, n, MEAN_SUFFIX);
-            if (unet_param_table_find(bt, name))
-                continue;
-        }
+        if (swap_suffix(name, sizeof name, n, NBT_SUFFIX, MEAN_SUFFIX) &&
+            unet_param_table_find(bt, name))
+            continue;
         if (starts_with(n, OPT_PREFIX)) {
             if (!optimizer)
                 continue; /* weights only: the state is not wanted */

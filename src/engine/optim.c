@@ -4,6 +4,7 @@
 
 #include <json-c/json.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,23 @@ UnetStatus unet_lr_schedule_parse(const char *s, UnetLrScheduleKind *out, UnetEr
 }
 
 /* ---- optimizer config ------------------------------------------------- */
+
+/* A JSON number written with the fewest digits that read back exactly
+ * (0.99, not json-c's 0.98999999999999999). */
+static json_object *json_double(double v)
+{
+    char buf[40];
+    if (!isfinite(v))
+        return json_object_new_double(v);
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    if (!strpbrk(buf, ".eEn")) /* keep it a double when read back */
+        strcat(buf, ".0");
+    return json_object_new_double_s(v, buf);
+}
 
 void unet_optimizer_config_default(UnetOptimizerConfig *cfg, UnetOptimKind kind)
 {
@@ -122,16 +140,16 @@ char *unet_optimizer_config_to_json(const UnetOptimizerConfig *cfg)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "optimizer", json_object_new_string(unet_optim_kind_name(cfg->kind)));
-    json_object_object_add(o, "lr", json_object_new_double(cfg->lr));
+    json_object_object_add(o, "lr", json_double(cfg->lr));
     if (cfg->kind == UNET_OPTIM_SGD) {
-        json_object_object_add(o, "momentum", json_object_new_double(cfg->momentum));
+        json_object_object_add(o, "momentum", json_double(cfg->momentum));
         json_object_object_add(o, "nesterov", json_object_new_boolean(cfg->nesterov));
     } else {
-        json_object_object_add(o, "beta1", json_object_new_double(cfg->beta1));
-        json_object_object_add(o, "beta2", json_object_new_double(cfg->beta2));
-        json_object_object_add(o, "eps", json_object_new_double(cfg->eps));
+        json_object_object_add(o, "beta1", json_double(cfg->beta1));
+        json_object_object_add(o, "beta2", json_double(cfg->beta2));
+        json_object_object_add(o, "eps", json_double(cfg->eps));
     }
-    json_object_object_add(o, "weight_decay", json_object_new_double(cfg->weight_decay));
+    json_object_object_add(o, "weight_decay", json_double(cfg->weight_decay));
     json_object_object_add(o, "accumulate", json_object_new_int(cfg->accumulate));
     char *text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
@@ -502,19 +520,19 @@ char *unet_lr_schedule_config_to_json(const UnetLrScheduleConfig *cfg)
     case UNET_LR_CONSTANT:
         break;
     case UNET_LR_EXPONENTIAL:
-        json_object_object_add(o, "gamma", json_object_new_double(cfg->gamma));
+        json_object_object_add(o, "gamma", json_double(cfg->gamma));
         break;
     case UNET_LR_PLATEAU:
-        json_object_object_add(o, "factor", json_object_new_double(cfg->factor));
+        json_object_object_add(o, "factor", json_double(cfg->factor));
         json_object_object_add(o, "patience", json_object_new_int(cfg->patience));
-        json_object_object_add(o, "threshold", json_object_new_double(cfg->threshold));
+        json_object_object_add(o, "threshold", json_double(cfg->threshold));
         json_object_object_add(o, "cooldown", json_object_new_int(cfg->cooldown));
-        json_object_object_add(o, "min_lr", json_object_new_double(cfg->min_lr));
+        json_object_object_add(o, "min_lr", json_double(cfg->min_lr));
         json_object_object_add(o, "mode", json_object_new_string(cfg->mode_max ? "max" : "min"));
         break;
     case UNET_LR_COSINE:
         json_object_object_add(o, "t_max", json_object_new_int64(cfg->t_max));
-        json_object_object_add(o, "eta_min", json_object_new_double(cfg->eta_min));
+        json_object_object_add(o, "eta_min", json_double(cfg->eta_min));
         break;
     }
     char *text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -652,11 +670,11 @@ double unet_lr_schedule_epoch_end(UnetLrSchedule *s, double metric)
 char *unet_lr_schedule_state_to_json(const UnetLrSchedule *s)
 {
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "base_lr", json_object_new_double(s->base_lr));
-    json_object_object_add(o, "lr", json_object_new_double(s->lr));
+    json_object_object_add(o, "base_lr", json_double(s->base_lr));
+    json_object_object_add(o, "lr", json_double(s->lr));
     json_object_object_add(o, "steps", json_object_new_int64(s->steps));
     json_object_object_add(o, "epochs", json_object_new_int64(s->epochs));
-    json_object_object_add(o, "best", isfinite(s->best) ? json_object_new_double(s->best) : NULL);
+    json_object_object_add(o, "best", isfinite(s->best) ? json_double(s->best) : NULL);
     json_object_object_add(o, "bad_epochs", json_object_new_int(s->bad_epochs));
     json_object_object_add(o, "cooldown_left", json_object_new_int(s->cooldown_left));
     char *text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
