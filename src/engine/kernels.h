@@ -14,6 +14,7 @@
 #endif
 
 #include <math.h>
+#include <stddef.h>
 
 UNET_HD float unet_k_activation(float x, int leaky, float slope)
 {
@@ -41,6 +42,102 @@ UNET_HD float unet_k_bce_with_logits(float x, float t)
 UNET_HD float unet_k_bce_with_logits_grad(float x, float t)
 {
     return unet_k_sigmoid(x) - t;
+}
+
+/* d sigmoid / dx through the output y = sigmoid(x). */
+UNET_HD float unet_k_sigmoid_grad(float dy, float y)
+{
+    return dy * y * (1.0f - y);
+}
+
+/* ---- softmax over the K channels of one pixel, x[i * stride] ---------------- */
+
+/* log(sum_i exp(x_i)), shifted by the maximum so no term overflows. */
+UNET_HD float unet_k_logsumexp(const float *x, int k, size_t stride)
+{
+    float m = x[0];
+    for (int i = 1; i < k; i++)
+        m = fmaxf(m, x[(size_t)i * stride]);
+    float s = 0.0f;
+    for (int i = 0; i < k; i++)
+        s += expf(x[(size_t)i * stride] - m);
+    return m + logf(s);
+}
+
+/* softmax_i = exp(x_i - logsumexp(x)). */
+UNET_HD float unet_k_softmax_prob(float x, float lse)
+{
+    return expf(x - lse);
+}
+
+/* Cross-entropy of one pixel, -log softmax_target = lse - x_target. */
+UNET_HD float unet_k_softmax_ce(float x_target, float lse)
+{
+    return lse - x_target;
+}
+
+/* d CE / d x_i = softmax_i - [i == target]. */
+UNET_HD float unet_k_softmax_ce_grad(float x, float lse, int is_target)
+{
+    return expf(x - lse) - (is_target ? 1.0f : 0.0f);
+}
+
+/* ---- soft Dice of one image and class ----------------------------------------
+ * inter = sum w*p*t, psum = sum w*p, tsum = sum w*t over the image's pixels;
+ * loss = 1 - (2*inter + smooth) / (psum + tsum + smooth). */
+#define UNET_DICE_SMOOTH 1.0f
+
+UNET_HD float unet_k_dice_loss(float inter, float psum, float tsum, float smooth)
+{
+    return 1.0f - (2.0f * inter + smooth) / (psum + tsum + smooth);
+}
+
+/* d loss / d p_i of one pixel with target t and pixel weight w. */
+UNET_HD float unet_k_dice_grad(float t, float w, float inter, float psum, float tsum, float smooth)
+{
+    float den = psum + tsum + smooth;
+    return w * ((2.0f * inter + smooth) - 2.0f * t * den) / (den * den);
+}
+
+/* ---- batch / instance normalisation -------------------------------------- */
+
+/* y = gamma * (x - mean) * invstd + beta. */
+UNET_HD float unet_k_norm(float x, float mean, float invstd, float gamma, float beta)
+{
+    return gamma * (x - mean) * invstd + beta;
+}
+
+/* dx of a normalisation over a group of M values (batch norm: N*H*W, instance
+ * norm: H*W): scale = gamma * invstd, xhat = (x - mean) * invstd,
+ * mean_dy = sum(dy) / M, mean_dy_xhat = sum(dy * xhat) / M. */
+UNET_HD float unet_k_norm_grad(float dy, float xhat, float scale, float mean_dy, float mean_dy_xhat)
+{
+    return scale * (dy - mean_dy - xhat * mean_dy_xhat);
+}
+
+/* PyTorch's running-statistics update: (1 - momentum) * running + momentum * batch. */
+UNET_HD float unet_k_running_update(float running, float batch, float momentum)
+{
+    return (1.0f - momentum) * running + momentum * batch;
+}
+
+/* ---- bilinear resampling, align_corners = False ------------------------------
+ * Source taps of destination index dst when resizing in -> out along one axis
+ * (PyTorch: src = (dst + 0.5) * in / out - 0.5, clamped at 0). The value is
+ * (1 - l1) * v[i0] + l1 * v[i1]. */
+UNET_HD void unet_k_bilinear_taps(int dst, int in, int out, int *i0, int *i1, float *l1)
+{
+    float scale = (float)in / (float)out;
+    float src = scale * ((float)dst + 0.5f) - 0.5f;
+    if (src < 0.0f)
+        src = 0.0f;
+    int i = (int)src;
+    if (i > in - 1)
+        i = in - 1;
+    float l = src - (float)i;
+    *i0 = i;
+    *i1 = i < in - 1 ? i + 1 : i;
+    *l1 = l > 1.0f ? 1.0f : l;
 }
 
 /* SGD with momentum and weight decay, PyTorch semantics. Returns the new
