@@ -47,11 +47,6 @@ struct CpuConvPlan {
     CpuPass pass[PASS_COUNT];
 };
 
-static int round_up(int v, int b)
-{
-    return (v + b - 1) / b * b;
-}
-
 static void plan_name(const CpuConvPlan *pl, char *buf, size_t size)
 {
     if (pl->deconv)
@@ -354,41 +349,6 @@ static UnetStatus execute(UnetBackend *be, const CpuConvPlan *pl, int pass,
     return UNET_OK;
 }
 
-/* t's data as a pass with block width b reads it: t itself, or a copy in
- * scratch slot (zero-padded to whole blocks). */
-static const float *stage_in(UnetBackend *be, const UnetTensor *t, int b, int slot, const char *op)
-{
-    if (cpu_block_of(t) == b)
-        return t->data;
-    CpuView dst = { NULL, t->n, t->c, t->h, t->w, b, round_up(t->c, b) };
-    dst.data = cpu_scratch(be, slot, cpu_view_numel(&dst) * sizeof(float), op);
-    if (!dst.data)
-        return NULL;
-    CpuView src = cpu_view(t);
-    cpu_view_convert(cpu_impl(be), &dst, &src, 0);
-    return dst.data;
-}
-
-/* Where a pass with block width b writes t: t itself when it can overwrite
- * t in place, else a scratch slot that stage_out then copies or adds into t. */
-static float *out_buffer(UnetBackend *be, const UnetTensor *t, int b, int accumulate, int slot,
-                         const char *op)
-{
-    if (cpu_block_of(t) == b && !accumulate)
-        return t->data;
-    CpuView v = { NULL, t->n, t->c, t->h, t->w, b, round_up(t->c, b) };
-    return cpu_scratch(be, slot, cpu_view_numel(&v) * sizeof(float), op);
-}
-
-static void stage_out(UnetBackend *be, UnetTensor *t, const float *buf, int b, int accumulate)
-{
-    if (buf == t->data)
-        return;
-    CpuView src = { (float *)buf, t->n, t->c, t->h, t->w, b, round_up(t->c, b) };
-    CpuView dst = cpu_view(t);
-    cpu_view_convert(cpu_impl(be), &dst, &src, accumulate);
-}
-
 /* Weights in the pass's format: w itself or reordered into scratch. */
 static UnetStatus weights_for(UnetBackend *be, const CpuConvPlan *pl, int pass, CpuPass *ps,
                               const UnetTensor *w, const float **out, const char *op)
@@ -434,8 +394,8 @@ static UnetStatus run_forward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *y,
     const float *wbuf;
     if ((s = weights_for(be, pl, PASS_FWD, ps, w, &wbuf, op)) != UNET_OK)
         return s;
-    const float *src = stage_in(be, x, ps->src_b, CPU_SCRATCH_SRC, op);
-    float *dst = out_buffer(be, y, ps->dst_b, 0, CPU_SCRATCH_DST, op);
+    const float *src = cpu_stage_in(be, x, ps->src_b, CPU_SCRATCH_A, op);
+    float *dst = cpu_out_buffer(be, y, ps->dst_b, 0, CPU_SCRATCH_B, op);
     if (!src || !dst)
         return be->error.status;
     ExecArgs ea = { .count = 0 };
@@ -449,7 +409,7 @@ static UnetStatus run_forward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *y,
     }
     if ((s = execute(be, pl, PASS_FWD, ps->prim, &ea)) != UNET_OK)
         return s;
-    stage_out(be, y, dst, ps->dst_b, 0);
+    cpu_stage_out(be, y, dst, ps->dst_b, 0);
     return UNET_OK;
 }
 
@@ -462,8 +422,8 @@ static UnetStatus run_backward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *dx,
     if (dw || db) {
         if ((s = pass_get(be, pl, PASS_BWD_WEIGHTS, &ps)) != UNET_OK)
             return s;
-        const float *src = stage_in(be, x, ps->src_b, CPU_SCRATCH_SRC, op);
-        const float *ddst = stage_in(be, dy, ps->dst_b, CPU_SCRATCH_DST, op);
+        const float *src = cpu_stage_in(be, x, ps->src_b, CPU_SCRATCH_A, op);
+        const float *ddst = cpu_stage_in(be, dy, ps->dst_b, CPU_SCRATCH_B, op);
         float *dwbuf = cpu_scratch(be, CPU_SCRATCH_DWEIGHTS, ps->weights_bytes, op);
         float *dbbuf = pl->has_bias ? cpu_scratch(be, CPU_SCRATCH_DBIAS,
                                                   (size_t)pl->co * sizeof(float), op) : NULL;
@@ -502,8 +462,8 @@ static UnetStatus run_backward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *dx,
         const float *wbuf;
         if ((s = weights_for(be, pl, PASS_BWD_DATA, ps, w, &wbuf, op)) != UNET_OK)
             return s;
-        const float *ddst = stage_in(be, dy, ps->dst_b, CPU_SCRATCH_DST, op);
-        float *dsrc = out_buffer(be, dx, ps->src_b, accumulate, CPU_SCRATCH_SRC, op);
+        const float *ddst = cpu_stage_in(be, dy, ps->dst_b, CPU_SCRATCH_B, op);
+        float *dsrc = cpu_out_buffer(be, dx, ps->src_b, accumulate, CPU_SCRATCH_A, op);
         if (!ddst || !dsrc)
             return be->error.status;
         ExecArgs ea = { .count = 0 };
@@ -516,7 +476,7 @@ static UnetStatus run_backward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *dx,
         }
         if ((s = execute(be, pl, PASS_BWD_DATA, ps->prim, &ea)) != UNET_OK)
             return s;
-        stage_out(be, dx, dsrc, ps->src_b, accumulate);
+        cpu_stage_out(be, dx, dsrc, ps->src_b, accumulate);
     }
     return UNET_OK;
 }

@@ -35,8 +35,9 @@ enum {
     CPU_SCRATCH_WEIGHTS,   /* weights reordered into a primitive's format */
     CPU_SCRATCH_DWEIGHTS,  /* weight gradient in a primitive's format */
     CPU_SCRATCH_DBIAS,     /* bias gradient before it is added to db */
-    CPU_SCRATCH_SRC,       /* a plain operand staged into the blocked layout */
-    CPU_SCRATCH_DST,       /* idem, or dx before it is added when accumulating */
+    CPU_SCRATCH_A,         /* operands staged into another layout, or outputs */
+    CPU_SCRATCH_B,         /* computed aside before being converted or added */
+    CPU_SCRATCH_C,
     CPU_SCRATCH_COUNT
 };
 
@@ -119,6 +120,23 @@ static inline size_t cpu_view_numel(const CpuView *v)
 /* Copies src into dst (same n, c, h, w; any layouts), zeroing dst's padding
  * channels; dst += src instead when accumulate (padding untouched). */
 void cpu_view_convert(CpuBackend *cpu, const CpuView *dst, const CpuView *src, int accumulate);
+
+/* Operand staging, for ops whose operands come in different layouts (a
+ * view beside a blocked tensor, a channel count the block does not divide):
+ * cpu_stage_in gives t's data in block width b (t itself when it already is,
+ * else a copy in scratch slot, zero-padded to whole blocks); cpu_out_buffer
+ * gives where to write t in block width b (t itself when that overwrites it
+ * correctly, else scratch) and cpu_stage_out moves such a scratch result into
+ * t, adding when accumulate. NULL with be->error filled when out of memory. */
+const float *cpu_stage_in(UnetBackend *be, const UnetTensor *t, int b, int slot, const char *op);
+float *cpu_out_buffer(UnetBackend *be, const UnetTensor *t, int b, int accumulate, int slot,
+                      const char *op);
+void cpu_stage_out(UnetBackend *be, UnetTensor *t, const float *buf, int b, int accumulate);
+
+static inline int cpu_round_up(int v, int b)
+{
+    return (v + b - 1) / b * b;
+}
 
 /* Number of parallel threads worth using for a loop over count elements. */
 static inline int cpu_threads_for(const CpuBackend *cpu, size_t count)

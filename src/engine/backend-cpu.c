@@ -109,6 +109,37 @@ CPU_OMP("omp parallel for num_threads(nt) schedule(static)")
     }
 }
 
+const float *cpu_stage_in(UnetBackend *be, const UnetTensor *t, int b, int slot, const char *op)
+{
+    if (cpu_block_of(t) == b)
+        return t->data;
+    CpuView dst = { NULL, t->n, t->c, t->h, t->w, b, cpu_round_up(t->c, b) };
+    dst.data = cpu_scratch(be, slot, cpu_view_numel(&dst) * sizeof(float), op);
+    if (!dst.data)
+        return NULL;
+    CpuView src = cpu_view(t);
+    cpu_view_convert(cpu_impl(be), &dst, &src, 0);
+    return dst.data;
+}
+
+float *cpu_out_buffer(UnetBackend *be, const UnetTensor *t, int b, int accumulate, int slot,
+                      const char *op)
+{
+    if (cpu_block_of(t) == b && !accumulate)
+        return t->data;
+    CpuView v = { NULL, t->n, t->c, t->h, t->w, b, cpu_round_up(t->c, b) };
+    return cpu_scratch(be, slot, cpu_view_numel(&v) * sizeof(float), op);
+}
+
+void cpu_stage_out(UnetBackend *be, UnetTensor *t, const float *buf, int b, int accumulate)
+{
+    if (buf == t->data)
+        return;
+    CpuView src = { (float *)buf, t->n, t->c, t->h, t->w, b, cpu_round_up(t->c, b) };
+    CpuView dst = cpu_view(t);
+    cpu_view_convert(cpu_impl(be), &dst, &src, accumulate);
+}
+
 /* ---- memory ------------------------------------------------------------ */
 
 static float *cpu_buffer_alloc(UnetBackend *be, size_t count)
