@@ -752,9 +752,10 @@ static UnetStatus ref_softmax_forward(UnetBackend *be, UnetTensor *y, const Unet
         for (size_t i = 0; i < plane; i++) {
             const float *px = &x->data[at(x, n, 0, 0, 0) + i];
             float *py = &y->data[at(y, n, 0, 0, 0) + i];
-            float lse = unet_k_logsumexp(px, x->c, plane);
+            float m, s;
+            unet_k_softmax_stats(px, x->c, plane, &m, &s);
             for (int c = 0; c < x->c; c++)
-                py[(size_t)c * plane] = unet_k_softmax_prob(px[(size_t)c * plane], lse);
+                py[(size_t)c * plane] = unet_k_softmax_prob(px[(size_t)c * plane], m, s);
         }
     return UNET_OK;
 }
@@ -1055,9 +1056,10 @@ static UnetStatus ref_loss_forward_backward(UnetBackend *be, UnetTensor *loss, U
                     li = unet_k_bce_with_logits(x[i], t[i]);
                 } else {
                     int ti = class_id(t[i], K);
-                    float lse = unet_k_logsumexp(x + i, K, plane);
+                    float m, s;
+                    unet_k_softmax_stats(x + i, K, plane, &m, &s);
                     li = (double)(class_weight ? class_weight[ti] : 1.0f) *
-                         unet_k_softmax_ce(x[(size_t)ti * plane + i], lse);
+                         unet_k_softmax_ce(x[(size_t)ti * plane + i], m, s);
                 }
                 sw += wi;
                 sl += wi * li;
@@ -1074,11 +1076,12 @@ static UnetStatus ref_loss_forward_backward(UnetBackend *be, UnetTensor *loss, U
                     d[i] = wi * unet_k_bce_with_logits_grad(x[i], t[i]);
                 } else {
                     int ti = class_id(t[i], K);
-                    float lse = unet_k_logsumexp(x + i, K, plane);
+                    float m, s;
+                    unet_k_softmax_stats(x + i, K, plane, &m, &s);
                     float cw = class_weight ? class_weight[ti] : 1.0f;
                     for (int c = 0; c < K; c++)
                         d[(size_t)c * plane + i] =
-                            wi * cw * unet_k_softmax_ce_grad(x[(size_t)c * plane + i], lse, c == ti);
+                            wi * cw * unet_k_softmax_ce_grad(x[(size_t)c * plane + i], m, s, c == ti);
                 }
             }
             continue;
@@ -1098,9 +1101,10 @@ static UnetStatus ref_loss_forward_backward(UnetBackend *be, UnetTensor *loss, U
                 tsum[0] += wi * t[i];
             } else {
                 int ti = class_id(t[i], K);
-                float lse = unet_k_logsumexp(x + i, K, plane);
+                float m, s;
+                unet_k_softmax_stats(x + i, K, plane, &m, &s);
                 for (int c = 0; c < K; c++) {
-                    double p = unet_k_softmax_prob(x[(size_t)c * plane + i], lse);
+                    double p = unet_k_softmax_prob(x[(size_t)c * plane + i], m, s);
                     psum[c] += wi * p;
                     if (c == ti) {
                         inter[c] += wi * p;
@@ -1127,11 +1131,12 @@ static UnetStatus ref_loss_forward_backward(UnetBackend *be, UnetTensor *loss, U
             } else {
                 /* Through the softmax: dx_j = p_j * (g_j - sum_c g_c p_c). */
                 int ti = class_id(t[i], K);
-                float lse = unet_k_logsumexp(x + i, K, plane);
+                float m, s;
+                unet_k_softmax_stats(x + i, K, plane, &m, &s);
                 float *p = scratch, *g = scratch + K;
                 double gp = 0.0;
                 for (int c = 0; c < K; c++) {
-                    p[c] = unet_k_softmax_prob(x[(size_t)c * plane + i], lse);
+                    p[c] = unet_k_softmax_prob(x[(size_t)c * plane + i], m, s);
                     g[c] = unet_k_dice_grad(c == ti ? 1.0f : 0.0f, wi, (float)inter[c],
                                             (float)psum[c], (float)tsum[c], UNET_DICE_SMOOTH);
                     gp += (double)g[c] * p[c];

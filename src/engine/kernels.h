@@ -52,8 +52,10 @@ UNET_HD float unet_k_sigmoid_grad(float dy, float y)
 
 /* ---- softmax over the K channels of one pixel, x[i * stride] ---------------- */
 
-/* log(sum_i exp(x_i)), shifted by the maximum so no term overflows. */
-UNET_HD float unet_k_logsumexp(const float *x, int k, size_t stride)
+/* The two numbers every softmax quantity needs: m = max_i x_i and
+ * s = sum_i exp(x_i - m) (so no term overflows). Kept apart rather than folded
+ * into logsumexp = m + log(s), which loses digits when |m| is large. */
+UNET_HD void unet_k_softmax_stats(const float *x, int k, size_t stride, float *max, float *sum)
 {
     float m = x[0];
     for (int i = 1; i < k; i++)
@@ -61,25 +63,26 @@ UNET_HD float unet_k_logsumexp(const float *x, int k, size_t stride)
     float s = 0.0f;
     for (int i = 0; i < k; i++)
         s += expf(x[(size_t)i * stride] - m);
-    return m + logf(s);
+    *max = m;
+    *sum = s;
 }
 
-/* softmax_i = exp(x_i - logsumexp(x)). */
-UNET_HD float unet_k_softmax_prob(float x, float lse)
+/* softmax_i = exp(x_i - m) / s. */
+UNET_HD float unet_k_softmax_prob(float x, float max, float sum)
 {
-    return expf(x - lse);
+    return expf(x - max) / sum;
 }
 
-/* Cross-entropy of one pixel, -log softmax_target = lse - x_target. */
-UNET_HD float unet_k_softmax_ce(float x_target, float lse)
+/* Cross-entropy of one pixel, -log softmax_target = (m - x_target) + log(s). */
+UNET_HD float unet_k_softmax_ce(float x_target, float max, float sum)
 {
-    return lse - x_target;
+    return (max - x_target) + logf(sum);
 }
 
 /* d CE / d x_i = softmax_i - [i == target]. */
-UNET_HD float unet_k_softmax_ce_grad(float x, float lse, int is_target)
+UNET_HD float unet_k_softmax_ce_grad(float x, float max, float sum, int is_target)
 {
-    return expf(x - lse) - (is_target ? 1.0f : 0.0f);
+    return expf(x - max) / sum - (is_target ? 1.0f : 0.0f);
 }
 
 /* ---- soft Dice of one image and class ----------------------------------------
