@@ -64,7 +64,7 @@ static UnetTensor rand_tensor(int n, int ch, int h, int w, float lo, float hi)
 
 static void release_ctx(Ctx *c)
 {
-    UnetTensor *all[] = { &c->x, &c->w, &c->b, &c->y, &c->gamma, &c->beta, &c->rm, &c->rv,
+    UnetTensor *all[] = { &c->x,  &c->w,  &c->b,    &c->y,  &c->gamma,  &c->beta,   &c->rm,  &c->rv,
                           &c->sm, &c->si, &c->skip, &c->up, &c->target, &c->weight, &c->loss };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]->data)
@@ -119,8 +119,10 @@ static void fd_check(const char *name, const char *what, Ctx *c, Objective f, Un
     }
     f(c); /* leave the outputs of the unperturbed inputs behind */
     double rel = worst / scale;
-    CHECK_MSG(rel <= TOL, "%s %s: |fd - analytic| / max|analytic| = %.2e > %.0e at %zu (fd %.7g, analytic %.7g)",
-              name, what, rel, TOL, worst_at, worst_fd, (double)analytic[worst_at]);
+    CHECK_MSG(
+        rel <= TOL,
+        "%s %s: |fd - analytic| / max|analytic| = %.2e > %.0e at %zu (fd %.7g, analytic %.7g)",
+        name, what, rel, TOL, worst_at, worst_fd, (double)analytic[worst_at]);
     if (getenv("UNET_TEST_VERBOSE"))
         printf("%-28s %-7s rel err %.2e (n=%zu)\n", name, what, rel, n);
 }
@@ -169,8 +171,8 @@ static void grad_check_same(const char *name, const char *what, Grad *g)
         double contrib = (double)g->t.data[i] - g->prefill[i];
         worst = fmax(worst, fabs(contrib - g->value[i]));
     }
-    CHECK_MSG(worst <= 1e-6 * scale, "%s %s: accumulate = 1 did not add the same gradient (diff %.3g)",
-              name, what, worst);
+    CHECK_MSG(worst <= 1e-6 * scale,
+              "%s %s: accumulate = 1 did not add the same gradient (diff %.3g)", name, what, worst);
 }
 
 static void grad_free(Grad *g)
@@ -212,7 +214,8 @@ static void grad_conv(int n, int ci, int h, int w, int co, int k, int s, int pad
     grad_prefill(&dx, 100, 200);
     grad_prefill(&dw, -1, 1);
     grad_prefill(&db, -1, 1);
-    CHECK(be->conv2d_backward(be, &dx.t, &dw.t, bias ? &db.t : NULL, &dy, &c.x, &c.w, &c.d, 0) == UNET_OK);
+    CHECK(be->conv2d_backward(be, &dx.t, &dw.t, bias ? &db.t : NULL, &dy, &c.x, &c.w, &c.d, 0) ==
+          UNET_OK);
     grad_take(&dx, 0);
     grad_take(&dw, 1);
     grad_take(&db, 1);
@@ -224,7 +227,8 @@ static void grad_conv(int n, int ci, int h, int w, int co, int k, int s, int pad
     grad_prefill(&dx, -1, 1);
     grad_prefill(&dw, -1, 1);
     grad_prefill(&db, -1, 1);
-    CHECK(be->conv2d_backward(be, &dx.t, &dw.t, bias ? &db.t : NULL, &dy, &c.x, &c.w, &c.d, 1) == UNET_OK);
+    CHECK(be->conv2d_backward(be, &dx.t, &dw.t, bias ? &db.t : NULL, &dy, &c.x, &c.w, &c.d, 1) ==
+          UNET_OK);
     grad_check_same(name, "dx", &dx);
     grad_check_same(name, "dw", &dw);
     if (bias)
@@ -268,7 +272,8 @@ static void grad_upconv(int n, int ci, int h, int w, int co, int bias)
     grad_prefill(&dx, 100, 200);
     grad_prefill(&dw, -1, 1);
     grad_prefill(&db, -1, 1);
-    CHECK(be->upconv2x2_backward(be, &dx.t, &dw.t, bias ? &db.t : NULL, &dy, &c.x, &c.w, 0) == UNET_OK);
+    CHECK(be->upconv2x2_backward(be, &dx.t, &dw.t, bias ? &db.t : NULL, &dy, &c.x, &c.w, 0) ==
+          UNET_OK);
     grad_take(&dx, 0);
     grad_take(&dw, 1);
     grad_take(&db, 1);
@@ -279,7 +284,8 @@ static void grad_upconv(int n, int ci, int h, int w, int co, int bias)
     grad_prefill(&dx, -1, 1);
     grad_prefill(&dw, -1, 1);
     grad_prefill(&db, -1, 1);
-    CHECK(be->upconv2x2_backward(be, &dx.t, &dw.t, bias ? &db.t : NULL, &dy, &c.x, &c.w, 1) == UNET_OK);
+    CHECK(be->upconv2x2_backward(be, &dx.t, &dw.t, bias ? &db.t : NULL, &dy, &c.x, &c.w, 1) ==
+          UNET_OK);
     grad_check_same(name, "dx", &dx);
     grad_check_same(name, "dw", &dw);
     if (bias)
@@ -414,7 +420,8 @@ static double obj_crop(Ctx *c)
 static void grad_crop(int n, int cs, int hs, int ws, int cu, int h, int w)
 {
     char name[80];
-    snprintf(name, sizeof name, "crop_concat [%d,%d,%d,%d]+[%d,%d,%d,%d]", n, cs, hs, ws, n, cu, h, w);
+    snprintf(name, sizeof name, "crop_concat [%d,%d,%d,%d]+[%d,%d,%d,%d]", n, cs, hs, ws, n, cu, h,
+             w);
     Ctx c = { 0 };
     c.skip = rand_tensor(n, cs, hs, ws, -1, 1);
     c.up = rand_tensor(n, cu, h, w, -1, 1);
@@ -447,7 +454,7 @@ static void grad_crop(int n, int cs, int hs, int ws, int cu, int h, int w)
     release_ctx(&c);
 }
 
-/* ---- normalisation ---------------------------------------------------------------------------- */
+/* ---- normalisation --------------------------------------------------------------------------- */
 
 static double obj_bn(Ctx *c)
 {
@@ -493,11 +500,11 @@ static void grad_norm(int instance, int affine, int n, int ch, int h, int w)
         grad_prefill(&dg, -1, 1);
         grad_prefill(&db, -1, 1);
         UnetTensor *pg = affine ? &dg.t : NULL, *pb = affine ? &db.t : NULL;
-        UnetStatus st = instance
-                            ? be->instancenorm_backward(be, &dx.t, pg, pb, &dy, &c.x,
-                                                        affine ? &c.gamma : NULL, &c.sm, &c.si, acc)
-                            : be->batchnorm_backward(be, &dx.t, pg, pb, &dy, &c.x, &c.gamma, &c.sm,
-                                                     &c.si, acc);
+        UnetStatus st =
+            instance
+                ? be->instancenorm_backward(be, &dx.t, pg, pb, &dy, &c.x, affine ? &c.gamma : NULL,
+                                            &c.sm, &c.si, acc)
+                : be->batchnorm_backward(be, &dx.t, pg, pb, &dy, &c.x, &c.gamma, &c.sm, &c.si, acc);
         CHECK(st == UNET_OK);
         if (!acc) {
             grad_take(&dx, 0);
@@ -523,12 +530,13 @@ static void grad_norm(int instance, int affine, int n, int ch, int h, int w)
     release_ctx(&c);
 }
 
-/* ---- losses ----------------------------------------------------------------------------------- */
+/* ---- losses ---------------------------------------------------------------------------------- */
 
 static double obj_loss(Ctx *c)
 {
     CHECK(be->loss_forward_backward(be, &c->loss, NULL, &c->x, &c->target,
-                                    c->weight.data ? &c->weight : NULL, c->cw, c->kind, 1.0f) == UNET_OK);
+                                    c->weight.data ? &c->weight : NULL, c->cw, c->kind,
+                                    1.0f) == UNET_OK);
     return c->loss.data[0];
 }
 
@@ -536,8 +544,10 @@ static void grad_loss(UnetLossKind kind, int n, int k, int h, int w, int weighte
 {
     char name[80];
     snprintf(name, sizeof name, "loss %s K%d [%d,%d,%d]%s%s",
-             kind == UNET_LOSS_BCE ? "bce" : kind == UNET_LOSS_SOFTMAX_CE ? "ce" : "dice", k, n, h, w,
-             weighted ? " weighted" : "", cw ? " classw" : "");
+             kind == UNET_LOSS_BCE          ? "bce"
+             : kind == UNET_LOSS_SOFTMAX_CE ? "ce"
+                                            : "dice",
+             k, n, h, w, weighted ? " weighted" : "", cw ? " classw" : "");
     Ctx c = { 0 };
     c.kind = kind;
     c.cw = cw;
@@ -577,11 +587,11 @@ int main(void)
     }
     test_rng_seed(&rng, 7);
 
-    grad_conv(2, 3, 6, 5, 4, 3, 1, 1, 1);  /* same padding, bias, batch */
-    grad_conv(1, 2, 7, 6, 3, 3, 1, 0, 0);  /* valid, no bias */
-    grad_conv(2, 2, 7, 8, 3, 3, 2, 1, 1);  /* stride 2, same */
-    grad_conv(1, 3, 9, 7, 2, 3, 2, 0, 0);  /* stride 2, valid, odd size */
-    grad_conv(2, 4, 3, 4, 3, 1, 1, 0, 1);  /* 1x1 head */
+    grad_conv(2, 3, 6, 5, 4, 3, 1, 1, 1); /* same padding, bias, batch */
+    grad_conv(1, 2, 7, 6, 3, 3, 1, 0, 0); /* valid, no bias */
+    grad_conv(2, 2, 7, 8, 3, 3, 2, 1, 1); /* stride 2, same */
+    grad_conv(1, 3, 9, 7, 2, 3, 2, 0, 0); /* stride 2, valid, odd size */
+    grad_conv(2, 4, 3, 4, 3, 1, 1, 0, 1); /* 1x1 head */
     grad_upconv(2, 3, 3, 2, 2, 1);
     grad_upconv(1, 4, 2, 3, 3, 0);
     grad_pool(2, 2, 5, 6);
@@ -590,16 +600,16 @@ int main(void)
     grad_resize(2, 1, 5, 7, 3, 4, 0);
     grad_resize(1, 1, 3, 2, 7, 5, 0);
     grad_resize(1, 2, 4, 4, 9, 6, 0);
-    grad_crop(2, 2, 7, 6, 3, 3, 4);   /* odd crop offsets: (7-3)/2 = 2, (6-4)/2 = 1 */
-    grad_crop(1, 3, 8, 9, 2, 3, 4);   /* (8-3)/2 = 2, (9-4)/2 = 2 (floor) */
-    grad_crop(1, 2, 4, 4, 2, 4, 4);   /* plain concatenation */
+    grad_crop(2, 2, 7, 6, 3, 3, 4); /* odd crop offsets: (7-3)/2 = 2, (6-4)/2 = 1 */
+    grad_crop(1, 3, 8, 9, 2, 3, 4); /* (8-3)/2 = 2, (9-4)/2 = 2 (floor) */
+    grad_crop(1, 2, 4, 4, 2, 4, 4); /* plain concatenation */
     grad_act(UNET_ACT_RELU, 0.0f);
     grad_act(UNET_ACT_LEAKY, 0.1f);
     grad_act(UNET_ACT_LEAKY, 0.01f);
-    grad_norm(0, 1, 2, 3, 3, 2);      /* batch norm, training mode */
+    grad_norm(0, 1, 2, 3, 3, 2); /* batch norm, training mode */
     grad_norm(0, 1, 1, 2, 4, 5);
-    grad_norm(1, 1, 2, 3, 3, 4);      /* instance norm, affine */
-    grad_norm(1, 0, 2, 2, 4, 3);      /* instance norm, no affine */
+    grad_norm(1, 1, 2, 3, 3, 4); /* instance norm, affine */
+    grad_norm(1, 0, 2, 2, 4, 3); /* instance norm, no affine */
 
     const float cw3[3] = { 0.5f, 2.0f, 1.25f };
     const float cw4[4] = { 1.0f, 0.3f, 3.0f, 1.5f };
