@@ -53,9 +53,10 @@ static void dice_sums(CpuBackend *cpu, const float *x, const float *t, const flo
                 tsum[0] += wi * t[i];
             } else {
                 int ti = class_id(t[i], K);
-                float lse = unet_k_logsumexp(x + i, K, plane);
+                float mx, sx;
+                unet_k_softmax_stats(x + i, K, plane, &mx, &sx);
                 for (int c = 0; c < K; c++) {
-                    double p = unet_k_softmax_prob(x[(size_t)c * plane + i], lse);
+                    double p = unet_k_softmax_prob(x[(size_t)c * plane + i], mx, sx);
                     psum[c] += wi * p;
                     if (c == ti) {
                         inter[c] += wi * p;
@@ -146,9 +147,10 @@ static UnetStatus cpu_loss_forward_backward(UnetBackend *be, UnetTensor *loss, U
                     li = unet_k_bce_with_logits(x[i], t[i]);
                 } else {
                     int ti = class_id(t[i], K);
-                    float lse = unet_k_logsumexp(x + i, K, plane);
+                    float mx, sx;
+                    unet_k_softmax_stats(x + i, K, plane, &mx, &sx);
                     li = (double)(class_weight ? class_weight[ti] : 1.0f) *
-                         unet_k_softmax_ce(x[(size_t)ti * plane + i], lse);
+                         unet_k_softmax_ce(x[(size_t)ti * plane + i], mx, sx);
                 }
                 sw += wi;
                 sl += wi * li;
@@ -166,11 +168,12 @@ static UnetStatus cpu_loss_forward_backward(UnetBackend *be, UnetTensor *loss, U
                     d[i] = wi * unet_k_bce_with_logits_grad(x[i], t[i]);
                 } else {
                     int ti = class_id(t[i], K);
-                    float lse = unet_k_logsumexp(x + i, K, plane);
+                    float mx, sx;
+                    unet_k_softmax_stats(x + i, K, plane, &mx, &sx);
                     float cw = class_weight ? class_weight[ti] : 1.0f;
                     for (int c = 0; c < K; c++)
                         d[(size_t)c * plane + i] =
-                            wi * cw * unet_k_softmax_ce_grad(x[(size_t)c * plane + i], lse, c == ti);
+                            wi * cw * unet_k_softmax_ce_grad(x[(size_t)c * plane + i], mx, sx, c == ti);
                 }
             }
             continue;
@@ -204,11 +207,12 @@ static UnetStatus cpu_loss_forward_backward(UnetBackend *be, UnetTensor *loss, U
                 } else if (pg) {
                     /* Through the softmax: dx_j = p_j * (g_j - sum_c g_c p_c). */
                     int ti = class_id(t[i], K);
-                    float lse = unet_k_logsumexp(x + i, K, plane);
+                    float mx, sx;
+                    unet_k_softmax_stats(x + i, K, plane, &mx, &sx);
                     float *p = pg, *g = pg + K;
                     double gp = 0.0;
                     for (int c = 0; c < K; c++) {
-                        p[c] = unet_k_softmax_prob(x[(size_t)c * plane + i], lse);
+                        p[c] = unet_k_softmax_prob(x[(size_t)c * plane + i], mx, sx);
                         g[c] = unet_k_dice_grad(c == ti ? 1.0f : 0.0f, wi, (float)inter[c],
                                                 (float)psum[c], (float)tsum[c], UNET_DICE_SMOOTH);
                         gp += (double)g[c] * p[c];

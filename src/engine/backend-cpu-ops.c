@@ -573,9 +573,10 @@ static UnetStatus cpu_softmax_forward(UnetBackend *be, UnetTensor *y, const Unet
         if (b == 1) {
             const float *px = xd + (size_t)n * K * HW + p;
             float *py = y->data + (size_t)n * K * HW + p;
-            float lse = unet_k_logsumexp(px, K, HW);
+            float m, sum;
+            unet_k_softmax_stats(px, K, HW, &m, &sum);
             for (int c = 0; c < K; c++)
-                py[(size_t)c * HW] = unet_k_softmax_prob(px[(size_t)c * HW], lse);
+                py[(size_t)c * HW] = unet_k_softmax_prob(px[(size_t)c * HW], m, sum);
         } else {
 #ifdef _OPENMP
             float *v = tmp + (size_t)omp_get_thread_num() * K;
@@ -584,10 +585,11 @@ static UnetStatus cpu_softmax_forward(UnetBackend *be, UnetTensor *y, const Unet
 #endif
             for (int c = 0; c < K; c++)
                 v[c] = xd[(((size_t)n * (K / b) + c / b) * HW + p) * b + c % b];
-            float lse = unet_k_logsumexp(v, K, 1);
+            float m, sum;
+            unet_k_softmax_stats(v, K, 1, &m, &sum);
             for (int c = 0; c < K; c++)
                 y->data[(((size_t)n * (K / b) + c / b) * HW + p) * b + c % b] =
-                    unet_k_softmax_prob(v[c], lse);
+                    unet_k_softmax_prob(v[c], m, sum);
         }
     }
     free(tmp);
