@@ -180,7 +180,7 @@ int main(void)
     {
         int w = 96, h = 80;
         int32_t *m = malloc((size_t)w * h * sizeof *m);
-        CHECK(unet_synthetic_cells(m, w, h, 24, 1.5f, 5, NULL) == UNET_OK);
+        CHECK(unet_synthetic_cells(m, NULL, w, h, 24, 1, 5, NULL) == UNET_OK);
         check_mask("voronoi", &cfg, m, NULL, w, h);
         /* and as instances: one id per Voronoi cell, membranes removed so cells touch */
         free(m);
@@ -190,7 +190,7 @@ int main(void)
         int w = 200, h = 160;
         size_t n = (size_t)w * h;
         int32_t *m = malloc(n * sizeof *m);
-        CHECK(unet_synthetic_cells(m, w, h, 60, 2.0f, 9, NULL) == UNET_OK);
+        CHECK(unet_synthetic_cells(m, NULL, w, h, 60, 2, 9, NULL) == UNET_OK);
         Maps fast, ref;
         maps_init(&fast, n);
         maps_init(&ref, n);
