@@ -6,6 +6,7 @@
 #include "unet-config.h"
 
 static const UnetCommand commands[] = {
+    { "info", unet_cmd_info, "show a model's layers, valid sizes, parameters and memory" },
     { NULL, NULL, NULL },
 };
 
