@@ -7,6 +7,7 @@
 
 static const UnetCommand commands[] = {
     { "info", unet_cmd_info, "show a model's layers, valid sizes, parameters and memory" },
+    { "init", unet_cmd_init, "write a freshly initialised model as a checkpoint" },
     { NULL, NULL, NULL },
 };
 
