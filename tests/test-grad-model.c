@@ -46,33 +46,45 @@ static double forward_loss(Run *r)
     return l;
 }
 
-static double param_fd(Run *r, float *slot, float w0, double eps)
+static double loss_with(Run *r, float *slot, float v)
 {
-    float v = (float)(w0 + eps);
     r->be->buffer_upload(r->be, slot, &v, 1);
-    double lp = forward_loss(r);
-    v = (float)(w0 - eps);
-    r->be->buffer_upload(r->be, slot, &v, 1);
-    double lm = forward_loss(r);
-    r->be->buffer_upload(r->be, slot, &w0, 1);
-    return (lp - lm) / (2 * eps);
+    return forward_loss(r);
 }
 
-/* Compares an analytic gradient with central differences at eps and eps/2;
- * when those two disagree the step crossed a kink (relu, max pooling) and
- * the point is skipped. Returns 1 checked, 0 skipped, -1 mismatch. */
-static int compare(const char *label, const char *what, double g, double fd1, double fd2,
-                   double scale)
+/* Float32 losses resolve about 1e-7, so steps are h = 5e-3 and 1e-2 and
+ * estimates Richardson-extrapolated (error O(h^2)). A relu or max-pool kink
+ * close to the point spoils the estimates that straddle it but leaves the
+ * one-sided estimate on its other side clean: the analytic gradient must
+ * match one of central, left and right; when it matches none while those
+ * disagree with each other the point sits between kinks and is skipped.
+ * Returns 1 checked, 0 skipped, -1 mismatch. */
+typedef struct Fd {
+    double central, left, right;
+} Fd;
+
+static Fd fd_estimates(double lm2, double lm1, double l0, double lp1, double lp2, double h)
 {
-    const double atol = 2e-4 * scale, rtol = 3e-2;
-    if (fabs(fd1 - fd2) > atol + rtol * fabs(fd2))
+    Fd e;
+    e.central = (4 * (lp1 - lm1) / (2 * h) - (lp2 - lm2) / (4 * h)) / 3;
+    e.right = 2 * (lp1 - l0) / h - (lp2 - l0) / (2 * h);
+    e.left = 2 * (l0 - lm1) / h - (l0 - lm2) / (2 * h);
+    return e;
+}
+
+static int compare(const char *label, const char *what, double g, Fd e)
+{
+    const double rtol = 2e-2, atol_c = 1e-4, atol_s = 3e-4;
+    if (fabs(g - e.central) <= atol_c + rtol * fabs(g) ||
+        fabs(g - e.right) <= atol_s + rtol * fabs(g) || fabs(g - e.left) <= atol_s + rtol * fabs(g))
+        return 1;
+    const double spread = fmax(fabs(e.right - e.left),
+                               fmax(fabs(e.central - e.left), fabs(e.central - e.right)));
+    if (spread > atol_s + rtol * fabs(e.central))
         return 0;
-    double fd = (4 * fd2 - fd1) / 3; /* Richardson: cancels the eps^2 term */
-    if (fabs(fd - g) > atol + rtol * fmax(fabs(g), fabs(fd))) {
-        fprintf(stderr, "%s: %s: analytic %.6g, finite difference %.6g\n", label, what, g, fd);
-        return -1;
-    }
-    return 1;
+    fprintf(stderr, "%s: %s: analytic %.6g, finite differences %.6g (left %.6g, right %.6g)\n",
+            label, what, g, e.central, e.left, e.right);
+    return -1;
 }
 
 static void run_case(UnetBackend *be, const char *label, const UnetModelConfig *cfg, int n,
@@ -107,6 +119,17 @@ static void run_case(UnetBackend *be, const char *label, const UnetModelConfig *
     for (int k = 0; k < K && k < 8; k++)
         r.class_weight[k] = 0.5f + 0.25f * (float)k;
 
+    /* He init leaves biases and norm shifts at exactly 0: a dead channel then
+     * feeds a constant to its norm, which outputs exactly 0 into the next
+     * relu, a kink no difference quotient can see past. Move every parameter
+     * off such points. */
+    const UnetParamTable *t = unet_model_params(r.m);
+    float *grad = malloc(t->total * sizeof(float)), *param = malloc(t->total * sizeof(float));
+    be->buffer_download(be, param, unet_model_param_arena(r.m), t->total);
+    for (size_t i = 0; i < t->total; i++)
+        param[i] += test_rng_uniform(&rng, -0.2f, 0.2f);
+    be->buffer_upload(be, unet_model_param_arena(r.m), param, t->total);
+
     /* analytic gradients */
     UnetTensor *logits = NULL;
     double l0 = NAN;
@@ -117,14 +140,12 @@ static void run_case(UnetBackend *be, const char *label, const UnetModelConfig *
     CHECK_MSG(unet_model_backward(r.m, &r.dlogits, &err) == UNET_OK, "%s: %s", label,
               err.message);
     CHECK(isfinite(l0));
-    const UnetParamTable *t = unet_model_params(r.m);
-    float *grad = malloc(t->total * sizeof(float)), *param = malloc(t->total * sizeof(float));
     be->buffer_download(be, grad, unet_model_grad_arena(r.m), t->total);
-    be->buffer_download(be, param, unet_model_param_arena(r.m), t->total);
-    double scale = 0;
+    size_t nonzero = 0;
     for (size_t i = 0; i < t->total; i++)
-        scale = fmax(scale, fabs(grad[i]));
-    CHECK_MSG(scale > 0, "%s: all gradients are zero", label);
+        nonzero += grad[i] != 0.0f;
+    CHECK_MSG(nonzero > t->total / 2, "%s: only %zu of %zu gradients are non-zero", label,
+              nonzero, t->total);
 
     /* one random element of every slice */
     int checked = 0, skipped = 0;
@@ -132,18 +153,22 @@ static void run_case(UnetBackend *be, const char *label, const UnetModelConfig *
     for (size_t s = 0; s < t->len; s++) {
         const UnetParamInfo *p = &t->items[s];
         size_t i = p->offset + (size_t)test_rng_uniform(&rng, 0.0f, (float)p->count - 1e-3f);
-        const double eps = 1e-2;
-        double fd1 = param_fd(&r, arena + i, param[i], eps);
-        double fd2 = param_fd(&r, arena + i, param[i], eps / 2);
+        const double h = 5e-3;
+        const float w0 = param[i];
+        double lm2 = loss_with(&r, arena + i, (float)(w0 - 2 * h));
+        double lm1 = loss_with(&r, arena + i, (float)(w0 - h));
+        double lp1 = loss_with(&r, arena + i, (float)(w0 + h));
+        double lp2 = loss_with(&r, arena + i, (float)(w0 + 2 * h));
+        be->buffer_upload(be, arena + i, &w0, 1);
         char what[160];
         snprintf(what, sizeof what, "%s[%zu]", p->name, i - p->offset);
-        int res = compare(label, what, grad[i], fd1, fd2, scale);
+        int res = compare(label, what, grad[i], fd_estimates(lm2, lm1, l0, lp1, lp2, h));
         CHECK_MSG(res >= 0, "%s: gradient of %s is wrong", label, what);
         checked += res == 1;
         skipped += res == 0;
     }
-    CHECK_MSG(skipped * 5 <= (int)t->len, "%s: %d of %zu points sat on kinks", label, skipped,
-              t->len);
+    CHECK_MSG(skipped * 4 <= (int)t->len, "%s: %d of %zu points sat between kinks", label,
+              skipped, t->len);
 
     /* the loss glue: dlogits against differences of the loss in the logits */
     CHECK(unet_model_forward(r.m, &r.x, &logits, 1, &err) == UNET_OK);
@@ -152,32 +177,24 @@ static void run_case(UnetBackend *be, const char *label, const UnetModelConfig *
     be->tensor_download(be, lh, logits);
     CHECK(loss_of(&r, logits, &r.dlogits, &l0) == UNET_OK);
     be->tensor_download(be, dh, &r.dlogits);
-    double dscale = 0;
-    for (size_t i = 0; i < nl; i++)
-        dscale = fmax(dscale, fabs(dh[i]));
     for (int k = 0; k < 6; k++) {
         size_t i = (size_t)test_rng_uniform(&rng, 0.0f, (float)nl - 1e-3f);
-        double fd[2];
-        for (int e = 0; e < 2; e++) {
-            const double eps = e ? 5e-3 : 1e-2;
-            double lp = 0, lm = 0;
-            const float keep = lh[i];
-            lh[i] = (float)(keep + eps);
+        const double h = 5e-3;
+        const float keep = lh[i];
+        double l[5];
+        for (int j = -2; j <= 2; j++) {
+            lh[i] = (float)(keep + j * h);
             be->tensor_upload(be, logits, lh);
-            loss_of(&r, logits, NULL, &lp);
-            lh[i] = (float)(keep - eps);
-            be->tensor_upload(be, logits, lh);
-            loss_of(&r, logits, NULL, &lm);
-            lh[i] = keep;
-            be->tensor_upload(be, logits, lh);
-            fd[e] = (lp - lm) / (2 * eps);
+            loss_of(&r, logits, NULL, &l[j + 2]);
         }
+        lh[i] = keep;
+        be->tensor_upload(be, logits, lh);
         char what[64];
         snprintf(what, sizeof what, "dlogits[%zu]", i);
-        CHECK_MSG(compare(label, what, dh[i], fd[0], fd[1], dscale) == 1,
+        CHECK_MSG(compare(label, what, dh[i], fd_estimates(l[0], l[1], l[2], l[3], l[4], h)) == 1,
                   "%s: %s is wrong", label, what);
     }
-    printf("%-44s %dx%d -> %dx%d, %zu params: %d slices checked, %d on kinks, loss %.5f\n", label,
+    printf("%-44s %dx%d -> %dx%d, %zu params: %d slices checked, %d between kinks, loss %.5f\n", label,
            in, in, out, out, t->total, checked, skipped, l0);
 
     free(lh);
