@@ -11,6 +11,8 @@ static const UnetCommand commands[] = {
     { "tiles", unet_cmd_tiles, "draw the overlap-tile grid of an image" },
     { "info", unet_cmd_info, "show a model's layers, valid sizes, parameters and memory" },
     { "init", unet_cmd_init, "write a freshly initialised model as a checkpoint" },
+    { "train", unet_cmd_train, "train a model on a folder of image/mask pairs (a run folder)" },
+    { "lr-test", unet_cmd_lr_test, "learning-rate range test: loss against an exponential sweep" },
     { NULL, NULL, NULL },
 };
 
