@@ -52,6 +52,7 @@
 #include "error.h"
 #include "metrics.h"
 #include "model-config.h"
+#include "model.h"
 #include "optim.h"
 #include "weightmap.h"
 
