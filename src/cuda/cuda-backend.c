@@ -173,7 +173,20 @@ static UnetStatus cuda_download(UnetCudaBackend *cb, float *dst, const float *sr
         }
     }
     cb->staging_next = (int)(chunks & 1);
-    return UNET_OK;
+    return unet_cuda_check_deferred(cb);
+}
+
+UnetStatus unet_cuda_check_deferred(UnetCudaBackend *cb)
+{
+    volatile UnetCudaBadTarget *bad = cb->bad;
+    if (!bad->flag)
+        return UNET_OK;
+    UnetCudaBadTarget seen = { 0, bad->image, bad->y, bad->x, bad->classes, bad->value };
+    bad->flag = 0;
+    return unet_error_set(&cb->base.error, UNET_ERR_INVALID,
+                          "cuda loss_forward_backward: target value %g at image %d pixel (%d,%d) "
+                          "is not a class id in 0..%d",
+                          (double)seen.value, seen.image, seen.y, seen.x, seen.classes - 1);
 }
 
 UnetStatus unet_cuda_check_tensor(UnetCudaBackend *cb, const char *op, const char *name,
@@ -323,7 +336,7 @@ static UnetStatus cuda_synchronize(UnetBackend *be)
 {
     UNET_CUDA_ENTER(unet_cuda(be), "synchronize");
     UNET_CUDA_TRY(unet_cuda(be), "synchronize", cudaStreamSynchronize(unet_cuda(be)->stream));
-    return UNET_OK;
+    return unet_cuda_check_deferred(unet_cuda(be));
 }
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -343,6 +356,8 @@ static void cuda_destroy(UnetBackend *be)
             cudaEventDestroy(cb->staging_event[i]);
     if (cb->staging)
         cudaFreeHost(cb->staging);
+    if (cb->bad)
+        cudaFreeHost(cb->bad);
     if (cb->cudnn)
         cudnnDestroy(cb->cudnn);
     if (cb->stream)
@@ -461,6 +476,9 @@ UnetBackend *unet_backend_cuda_new(int device_index, UnetError *err)
                             cudaHostAllocDefault));
     for (int i = 0; i < 2; i++)
         START_TRY(cudaEventCreateWithFlags(&cb->staging_event[i], cudaEventDisableTiming));
+    START_TRY(cudaHostAlloc((void **)&cb->bad, sizeof *cb->bad, cudaHostAllocMapped));
+    memset(cb->bad, 0, sizeof *cb->bad);
+    START_TRY(cudaHostGetDevicePointer((void **)&cb->bad_dev, cb->bad, 0));
 
     /* cuDNN: the library, then the sublibraries we call, so a missing
      * libcudnn_cnn.so.9 is reported here rather than at the first conv. */

@@ -106,13 +106,21 @@ cudaError_t unet_norm_backward_cuda(cudaStream_t s, float *dx, float *dgamma, fl
                                     double *scratch);
 
 /* ---- kernels-loss.cu -------------------------------------------------- */
-/* kind: UnetLossKind. logits [n,k,hw]; target [n,1,hw]; weight [n,1,hw] or
- * NULL; class_weight: k floats in device memory or NULL. */
+/* First target value that is not a class id (K > 1), written by the loss
+ * kernels into mapped host memory and reported at the next synchronisation. */
+typedef struct UnetCudaBadTarget {
+    int flag;   /* 0: none seen */
+    int image, y, x, classes;
+    float value;
+} UnetCudaBadTarget;
+
+/* kind: UnetLossKind. logits [n,k,h,w]; target [n,1,h,w]; weight [n,1,h,w]
+ * or NULL; class_weight: k floats in device memory or NULL. */
 size_t unet_loss_scratch(int kind, int n, int k, int chunks);
 cudaError_t unet_loss_cuda(cudaStream_t s, float *loss, float *dlogits, const float *logits,
                            const float *target, const float *weight, const float *class_weight,
-                           int kind, int n, int k, size_t hw, float grad_scale, int chunks,
-                           double *scratch);
+                           int kind, int n, int k, int h, int w, float grad_scale, int chunks,
+                           double *scratch, UnetCudaBadTarget *bad);
 
 #ifdef __cplusplus
 }

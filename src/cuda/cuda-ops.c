@@ -162,7 +162,7 @@ static UnetStatus cuda_crop_concat_backward(UnetBackend *be, UnetTensor *dskip, 
     }
     if (dskip) {
         CHECK(unet_cuda_check_tensor(cb, op, "dskip", dskip));
-        if (dskip->n != dy->n || dskip->h < dy->h || dskip->w < dy->w || cs < 0 || cu < 0)
+        if (dskip->n != dy->n || dskip->h < dy->h || dskip->w < dy->w)
             return unet_error_set(&be->error, UNET_ERR_INVALID,
                                   "cuda %s: dskip [%d,%d,%d,%d] does not match dy [%d,%d,%d,%d]",
                                   op, dskip->n, dskip->c, dskip->h, dskip->w, dy->n, dy->c, dy->h,
@@ -170,7 +170,7 @@ static UnetStatus cuda_crop_concat_backward(UnetBackend *be, UnetTensor *dskip, 
     }
     if (dup)
         CHECK(unet_cuda_check_shape(cb, op, "dup", dup, dy->n, cu, dy->h, dy->w));
-    if (cs < 0 || cu < 0 || cs + cu != dy->c)
+    if (cs < 1 || cu < 1 || cs + cu != dy->c)
         return unet_error_set(&be->error, UNET_ERR_INVALID,
                               "cuda %s: dy has %d channels, expected %d (skip) + %d (up)", op,
                               dy->c, cs, cu);
@@ -190,12 +190,26 @@ static UnetStatus same_shape(UnetCudaBackend *cb, const char *op, const char *na
     return unet_cuda_check_shape(cb, op, name, t, like->n, like->c, like->h, like->w);
 }
 
+static UnetStatus check_act(UnetCudaBackend *cb, const char *op, UnetActivation act, float slope)
+{
+    if (act != UNET_ACT_RELU && act != UNET_ACT_LEAKY)
+        return unet_error_set(&cb->base.error, UNET_ERR_INVALID, "cuda %s: unknown activation %d",
+                              op, (int)act);
+    if (act == UNET_ACT_LEAKY && !(slope >= 0.0f))
+        return unet_error_set(&cb->base.error, UNET_ERR_INVALID,
+                              "cuda %s: leaky relu slope %g must be >= 0 (the backward pass reads "
+                              "the sign of x from y)",
+                              op, (double)slope);
+    return UNET_OK;
+}
+
 static UnetStatus cuda_activation_forward(UnetBackend *be, UnetTensor *y, const UnetTensor *x,
                                           UnetActivation act, float slope)
 {
     const char *op = "activation_forward";
     UnetCudaBackend *cb = unet_cuda(be);
     UNET_CUDA_ENTER(cb, op);
+    CHECK(check_act(cb, op, act, slope));
     CHECK(unet_cuda_check_tensor(cb, op, "x", x));
     CHECK(same_shape(cb, op, "y", y, x));
     UNET_CUDA_LAUNCH(cb, op, unet_activation_forward_cuda(cb->stream, y->data, x->data,
@@ -211,6 +225,7 @@ static UnetStatus cuda_activation_backward(UnetBackend *be, UnetTensor *dx, cons
     const char *op = "activation_backward";
     UnetCudaBackend *cb = unet_cuda(be);
     UNET_CUDA_ENTER(cb, op);
+    CHECK(check_act(cb, op, act, slope));
     CHECK(unet_cuda_check_tensor(cb, op, "y", y));
     CHECK(same_shape(cb, op, "dy", dy, y));
     CHECK(same_shape(cb, op, "dx", dx, y));
@@ -267,12 +282,19 @@ static UnetStatus cuda_batchnorm_forward(UnetBackend *be, UnetTensor *y, const U
     CHECK(same_shape(cb, op, "y", y, x));
     CHECK(check_optional_count(cb, op, "gamma", gamma, c));
     CHECK(check_optional_count(cb, op, "beta", beta, c));
-    if (!training || running_mean || running_var) {
-        CHECK(unet_cuda_check_count(cb, op, "running_mean", running_mean, c));
-        CHECK(unet_cuda_check_count(cb, op, "running_var", running_var, c));
-    }
+    CHECK(check_optional_count(cb, op, "running_mean", running_mean, c));
+    CHECK(check_optional_count(cb, op, "running_var", running_var, c));
+    CHECK(check_optional_count(cb, op, "save_mean", save_mean, c));
+    CHECK(check_optional_count(cb, op, "save_invstd", save_invstd, c));
+    if (!(eps > 0.0f))
+        return unet_error_set(&be->error, UNET_ERR_INVALID, "cuda %s: eps %g must be > 0", op,
+                              (double)eps);
     double *scratch;
     if (!training) {
+        if (!running_mean || !running_var)
+            return unet_error_set(&be->error, UNET_ERR_INVALID,
+                                  "cuda %s: evaluation mode needs running_mean and running_var",
+                                  op);
         CHECK(unet_cuda_scratch(cb, c, op, &scratch));
         UNET_CUDA_LAUNCH(cb, op, unet_batchnorm_inference_cuda(
                                      cb->stream, y->data, x->data, gamma ? gamma->data : NULL,
@@ -280,18 +302,17 @@ static UnetStatus cuda_batchnorm_forward(UnetBackend *be, UnetTensor *y, const U
                                      running_var->data, eps, x->n, x->c, hw, scratch));
         return UNET_OK;
     }
-    CHECK(unet_cuda_check_count(cb, op, "save_mean", save_mean, c));
-    CHECK(unet_cuda_check_count(cb, op, "save_invstd", save_invstd, c));
     if ((size_t)x->n * hw < 2)
         return unet_error_set(&be->error, UNET_ERR_INVALID,
-                              "cuda %s: training needs more than one value per channel (input "
-                              "[%d,%d,%d,%d])",
+                              "cuda %s: input [%d,%d,%d,%d] has one value per channel; training "
+                              "batch norm needs more than one",
                               op, x->n, x->c, x->h, x->w);
     int chunks = unet_cuda_chunks((size_t)x->n * hw, c, cb->sm_count);
     CHECK(unet_cuda_scratch(cb, unet_norm_scratch(x->n, x->c, 0, chunks), op, &scratch));
     UNET_CUDA_LAUNCH(cb, op, unet_norm_forward_cuda(
                                  cb->stream, y->data, x->data, gamma ? gamma->data : NULL,
-                                 beta ? beta->data : NULL, save_mean->data, save_invstd->data,
+                                 beta ? beta->data : NULL, save_mean ? save_mean->data : NULL,
+                                 save_invstd ? save_invstd->data : NULL,
                                  running_mean ? running_mean->data : NULL,
                                  running_var ? running_var->data : NULL, momentum, eps, x->n,
                                  x->c, hw, 0, chunks, scratch));
@@ -350,15 +371,24 @@ static UnetStatus cuda_instancenorm_forward(UnetBackend *be, UnetTensor *y, cons
     CHECK(same_shape(cb, op, "y", y, x));
     CHECK(check_optional_count(cb, op, "gamma", gamma, c));
     CHECK(check_optional_count(cb, op, "beta", beta, c));
-    CHECK(unet_cuda_check_count(cb, op, "save_mean", save_mean, stats));
-    CHECK(unet_cuda_check_count(cb, op, "save_invstd", save_invstd, stats));
+    CHECK(check_optional_count(cb, op, "save_mean", save_mean, stats));
+    CHECK(check_optional_count(cb, op, "save_invstd", save_invstd, stats));
+    if (!(eps > 0.0f))
+        return unet_error_set(&be->error, UNET_ERR_INVALID, "cuda %s: eps %g must be > 0", op,
+                              (double)eps);
+    if (hw < 2)
+        return unet_error_set(&be->error, UNET_ERR_INVALID,
+                              "cuda %s: input [%d,%d,%d,%d] has one pixel per plane; instance "
+                              "norm needs more than one",
+                              op, x->n, x->c, x->h, x->w);
     int chunks = unet_cuda_chunks(hw, stats, cb->sm_count);
     double *scratch;
     CHECK(unet_cuda_scratch(cb, unet_norm_scratch(x->n, x->c, 1, chunks), op, &scratch));
     UNET_CUDA_LAUNCH(cb, op, unet_norm_forward_cuda(
                                  cb->stream, y->data, x->data, gamma ? gamma->data : NULL,
-                                 beta ? beta->data : NULL, save_mean->data, save_invstd->data,
-                                 NULL, NULL, 0.0f, eps, x->n, x->c, hw, 1, chunks, scratch));
+                                 beta ? beta->data : NULL, save_mean ? save_mean->data : NULL,
+                                 save_invstd ? save_invstd->data : NULL, NULL, NULL, 0.0f, eps,
+                                 x->n, x->c, hw, 1, chunks, scratch));
     return UNET_OK;
 }
 
@@ -421,7 +451,8 @@ static UnetStatus cuda_loss_forward_backward(UnetBackend *be, UnetTensor *loss,
     UNET_CUDA_LAUNCH(cb, op, unet_loss_cuda(cb->stream, loss->data,
                                             dlogits ? dlogits->data : NULL, logits->data,
                                             target->data, weight ? weight->data : NULL, cw,
-                                            (int)kind, n, k, hw, grad_scale, chunks, scratch));
+                                            (int)kind, n, k, logits->h, logits->w, grad_scale,
+                                            chunks, scratch, cb->bad_dev));
     return UNET_OK;
 }
 

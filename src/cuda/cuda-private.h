@@ -8,6 +8,7 @@
 #include <cudnn.h>
 
 #include "backend.h"
+#include "cuda-launch.h"
 
 /* One measured cuDNN algorithm for one convolution shape and direction. */
 typedef enum UnetCudaConvDir {
@@ -53,6 +54,8 @@ typedef struct UnetCudaBackend {
     size_t workspace_size, workspace_limit;
     double *scratch;       /* reduction partial sums */
     size_t scratch_count;
+    UnetCudaBadTarget *bad;     /* mapped host memory the loss kernels write */
+    UnetCudaBadTarget *bad_dev; /* its device address */
     float *class_weight;   /* device copy of the loss's class weights */
     size_t class_weight_count;
 
@@ -109,6 +112,10 @@ UnetStatus unet_cuda_scratch(UnetCudaBackend *cb, size_t count, const char *op, 
  * reused, without waiting for the copy to reach the device. */
 UnetStatus unet_cuda_upload(UnetCudaBackend *cb, float *dst, const float *src, size_t count,
                             const char *op);
+
+/* After a synchronisation: UNET_ERR_INVALID when a loss kernel saw a
+ * target that is not a class id since the last check. */
+UnetStatus unet_cuda_check_deferred(UnetCudaBackend *cb);
 
 /* Shape checks: "cuda <op>: <name> is [..], expected [..]" on mismatch. */
 UnetStatus unet_cuda_check_tensor(UnetCudaBackend *cb, const char *op, const char *name,

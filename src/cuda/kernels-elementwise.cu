@@ -1,5 +1,4 @@
 // kernels-elementwise.cu - fill, bias, activations, sigmoid/softmax and the optimizer updates.
-#include <float.h>
 #include <math.h>
 
 #include "cuda-common.cuh"
@@ -146,18 +145,10 @@ __global__ void unet_softmax_forward_kernel(float *y, const float *x, int n, int
         size_t img = p / hw, i = p % hw;
         const float *xp = x + img * (size_t)c * hw + i;
         float *yp = y + img * (size_t)c * hw + i;
-        float m = -FLT_MAX;
+        float m, sum;
+        unet_k_softmax_stats(xp, c, hw, &m, &sum);
         for (int k = 0; k < c; k++)
-            m = fmaxf(m, xp[(size_t)k * hw]);
-        float sum = 0.0f;
-        for (int k = 0; k < c; k++) {
-            float e = expf(xp[(size_t)k * hw] - m);
-            yp[(size_t)k * hw] = e;
-            sum += e;
-        }
-        float inv = 1.0f / sum;
-        for (int k = 0; k < c; k++)
-            yp[(size_t)k * hw] *= inv;
+            yp[(size_t)k * hw] = unet_k_softmax_prob(xp[(size_t)k * hw], m, sum);
     }
 }
 

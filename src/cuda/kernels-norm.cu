@@ -41,7 +41,7 @@ __global__ void unet_norm_partial_kernel(double *partial, const float *a, const 
                 v[0] += av;
                 v[1] += (double)av * av;
             } else {
-                float xhat = unet_k_norm_forward(b[base + i], m, is, 1.0f, 0.0f);
+                float xhat = unet_k_norm(b[base + i], m, is, 1.0f, 0.0f);
                 v[0] += av;
                 v[1] += (double)av * xhat;
             }
@@ -72,13 +72,13 @@ __global__ void unet_norm_stats_finish_kernel(float *save_mean, float *save_invs
     if (var < 0.0)
         var = 0.0;
     save_mean[seg] = (float)mean;
-    save_invstd[seg] = unet_k_invstd((float)var, eps);
-    if (running_mean) { // batch norm: seg is the channel
-        int ch = (int)(seg % c);
+    save_invstd[seg] = (float)(1.0 / sqrt(var + (double)eps));
+    int ch = (int)(seg % c); // batch norm: seg is the channel
+    if (running_mean)
         running_mean[ch] = unet_k_running_update(running_mean[ch], (float)mean, momentum);
+    if (running_var)
         running_var[ch] = unet_k_running_update(running_var[ch],
                                                 (float)(var * count / (count - 1.0)), momentum);
-    }
 }
 
 __global__ void unet_norm_apply_kernel(float *y, const float *x, const float *mean,
@@ -89,8 +89,8 @@ __global__ void unet_norm_apply_kernel(float *y, const float *x, const float *me
         size_t plane = i / hw;
         int ch = (int)(plane % c);
         size_t seg = per_image ? plane : (size_t)ch;
-        y[i] = unet_k_norm_forward(x[i], mean[seg], invstd[seg], gamma ? gamma[ch] : 1.0f,
-                                   beta ? beta[ch] : 0.0f);
+        y[i] = unet_k_norm(x[i], mean[seg], invstd[seg], gamma ? gamma[ch] : 1.0f,
+                           beta ? beta[ch] : 0.0f);
     }
 }
 
@@ -110,6 +110,10 @@ extern "C" cudaError_t unet_norm_forward_cuda(cudaStream_t s, float *y, const fl
     size_t segments = unet_norm_segments(n, c, per_image), count = (size_t)n * c * hw;
     if (!count)
         return cudaSuccess;
+    if (!save_mean || !save_invstd) { // statistics only needed for y
+        save_mean = (float *)(scratch + segments * 2 * (size_t)chunks);
+        save_invstd = save_mean + segments;
+    }
     dim3 grid(chunks, c, per_image ? n : 1);
     unet_norm_partial_kernel<UNET_NORM_STATS><<<grid, UNET_CUDA_BLOCK, 0, s>>>(
         scratch, x, NULL, NULL, NULL, n, c, hw, per_image);
@@ -119,7 +123,8 @@ extern "C" cudaError_t unet_norm_forward_cuda(cudaStream_t s, float *y, const fl
     double per_segment = per_image ? (double)hw : (double)n * (double)hw;
     unet_norm_stats_finish_kernel<<<(unsigned)((segments + UNET_CUDA_BLOCK - 1) / UNET_CUDA_BLOCK),
                                     UNET_CUDA_BLOCK, 0, s>>>(
-        save_mean, save_invstd, per_image ? NULL : running_mean, running_var, scratch, segments,
+        save_mean, save_invstd, per_image ? NULL : running_mean, per_image ? NULL : running_var,
+        scratch, segments,
         chunks, c, per_segment, momentum, eps);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
@@ -135,7 +140,7 @@ __global__ void unet_batchnorm_running_kernel(float *mean, float *invstd, const 
     if (ch >= c)
         return;
     mean[ch] = running_mean[ch];
-    invstd[ch] = unet_k_invstd(running_var[ch], eps);
+    invstd[ch] = (float)(1.0 / sqrt((double)running_var[ch] + (double)eps));
 }
 
 extern "C" cudaError_t unet_batchnorm_inference_cuda(cudaStream_t s, float *y, const float *x,
@@ -197,9 +202,9 @@ __global__ void unet_norm_dx_kernel(float *dx, const float *dy, const float *x, 
         size_t plane = i / hw;
         int ch = (int)(plane % c);
         size_t seg = per_image ? plane : (size_t)ch;
-        float xhat = unet_k_norm_forward(x[i], mean[seg], invstd[seg], 1.0f, 0.0f);
-        float g = unet_k_norm_backward(dy[i], xhat, gamma ? gamma[ch] : 1.0f, invstd[seg],
-                                       terms[seg], terms[segments + seg]);
+        float xhat = unet_k_norm(x[i], mean[seg], invstd[seg], 1.0f, 0.0f);
+        float g = unet_k_norm_grad(dy[i], xhat, (gamma ? gamma[ch] : 1.0f) * invstd[seg],
+                                   terms[seg], terms[segments + seg]);
         dx[i] = accumulate ? dx[i] + g : g;
     }
 }

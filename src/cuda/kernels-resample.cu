@@ -68,16 +68,17 @@ extern "C" cudaError_t unet_maxpool2x2_backward_cuda(cudaStream_t s, float *dx, 
 __global__ void unet_resize_bilinear_forward_kernel(float *y, const float *x, size_t planes, int hi,
                                                     int wi, int ho, int wo)
 {
-    const float sy = unet_k_bilinear_scale(hi, ho), sx = unet_k_bilinear_scale(wi, wo);
     size_t count = planes * (size_t)ho * wo;
     UNET_GRID_STRIDE(o, count) {
         size_t plane = o / ((size_t)ho * wo);
         int r = (int)(o % ((size_t)ho * wo));
-        UnetBilinearTap ty = unet_k_bilinear_tap(r / wo, sy, hi);
-        UnetBilinearTap tx = unet_k_bilinear_tap(r % wo, sx, wi);
+        int y0, y1, x0, x1;
+        float ly, lx;
+        unet_k_bilinear_taps(r / wo, hi, ho, &y0, &y1, &ly);
+        unet_k_bilinear_taps(r % wo, wi, wo, &x0, &x1, &lx);
         const float *p = x + plane * (size_t)hi * wi;
-        const float *r0 = p + (size_t)ty.i0 * wi, *r1 = p + (size_t)ty.i1 * wi;
-        y[o] = unet_k_bilinear_blend(r0[tx.i0], r0[tx.i1], r1[tx.i0], r1[tx.i1], ty, tx);
+        const float *r0 = p + (size_t)y0 * wi, *r1 = p + (size_t)y1 * wi;
+        y[o] = unet_k_bilinear_blend(r0[x0], r0[x1], r1[x0], r1[x1], ly, lx);
     }
 }
 
@@ -93,42 +94,41 @@ extern "C" cudaError_t unet_resize_bilinear_forward_cuda(cudaStream_t s, float *
     return cudaGetLastError();
 }
 
-// Output indices whose taps can reach input index i: floor(src) is i - 1 or
-// i, so src in [i - 1, i + 1); one index of slack on each side absorbs
-// rounding, and unet_k_bilinear_weight decides exactly.
-__device__ __forceinline__ void unet_bilinear_reach(int i, float scale, int out_size, int *lo,
-                                                    int *hi)
+// Destination indices whose taps can reach input index i: floor(src) is i - 1
+// or i, so src = (dst + 0.5) * in / out - 0.5 lies in [i - 1, i + 1); one index
+// of slack on each side absorbs rounding, and unet_k_bilinear_weight decides.
+__device__ __forceinline__ void unet_bilinear_reach(int i, int in, int out, int *lo, int *hi)
 {
+    float scale = (float)in / (float)out;
     int a = (int)floorf(((float)i - 0.5f) / scale - 0.5f) - 1;
     int b = (int)ceilf(((float)i + 1.5f) / scale - 0.5f) + 1;
     *lo = a < 0 ? 0 : a;
-    *hi = b > out_size - 1 ? out_size - 1 : b;
+    *hi = b > out - 1 ? out - 1 : b;
 }
 
 // Gather form of the backward pass (no atomics, so the sums repeat exactly):
-// dx[iy,ix] = sum over outputs of wy * wx * dy[oy,ox].
+// dx[iy,ix] = sum over destinations of wy * wx * dy[oy,ox].
 __global__ void unet_resize_bilinear_backward_kernel(float *dx, const float *dy, size_t planes,
                                                      int hi, int wi, int ho, int wo,
                                                      int accumulate)
 {
-    const float sy = unet_k_bilinear_scale(hi, ho), sx = unet_k_bilinear_scale(wi, wo);
     size_t count = planes * (size_t)hi * wi;
     UNET_GRID_STRIDE(i, count) {
         size_t plane = i / ((size_t)hi * wi);
         int r = (int)(i % ((size_t)hi * wi));
         int iy = r / wi, ix = r % wi;
         int oy0, oy1, ox0, ox1;
-        unet_bilinear_reach(iy, sy, ho, &oy0, &oy1);
-        unet_bilinear_reach(ix, sx, wo, &ox0, &ox1);
+        unet_bilinear_reach(iy, hi, ho, &oy0, &oy1);
+        unet_bilinear_reach(ix, wi, wo, &ox0, &ox1);
         const float *g = dy + plane * (size_t)ho * wo;
         float sum = 0.0f;
         for (int oy = oy0; oy <= oy1; oy++) {
-            float wy = unet_k_bilinear_weight(oy, sy, hi, iy);
+            float wy = unet_k_bilinear_weight(oy, hi, ho, iy);
             if (wy == 0.0f)
                 continue;
             float row = 0.0f;
             for (int ox = ox0; ox <= ox1; ox++) {
-                float wx = unet_k_bilinear_weight(ox, sx, wi, ix);
+                float wx = unet_k_bilinear_weight(ox, wi, wo, ix);
                 if (wx != 0.0f)
                     row += wx * g[(size_t)oy * wo + ox];
             }

@@ -188,7 +188,21 @@ struct UnetBackend {
      * class_weight: K floats on the host or NULL (softmax CE only).
      * Writes the scalar into loss (a [1,1,1,1] tensor, read with
      * tensor_download when reporting) and, when dlogits != NULL, the gradient
-     * of that scalar times grad_scale (1/accumulation steps). */
+     * of that scalar times grad_scale (1/accumulation steps).
+     * Exact definitions (the reference backend is the spec):
+     *   BCE: l = BCEWithLogits(x, t) per pixel.
+     *   softmax CE: l = class_weight[t] * (logsumexp(x) - x[t]) per pixel
+     *     (PyTorch's weighted CE before reduction); the per-image reduction
+     *     still divides by sum(w), not by sum(w * class_weight[t]).
+     *   An image whose pixel weights sum to 0 contributes 0 to the batch mean.
+     *   Dice: p = sigmoid(x) (K == 1, target in [0,1]) or softmax(x) with a
+     *     one-hot target (K > 1, every class including background); per image
+     *     and class I = sum w*p*t, P = sum w*p, T = sum w*t and
+     *     dice = 1 - (2I + s) / (P + T + s) with smoothing s = UNET_DICE_SMOOTH
+     *     = 1 (kernels.h); the loss is the mean over images and classes (pixel
+     *     weights enter the sums instead of the sum(w) reduction).
+     *   class_weight is ignored by BCE and Dice. Softmax CE and K > 1 Dice
+     *   refuse target values that are not class ids 0..K-1. */
     UnetStatus (*loss_forward_backward)(UnetBackend *be, UnetTensor *loss, UnetTensor *dlogits,
                                         const UnetTensor *logits, const UnetTensor *target,
                                         const UnetTensor *weight, const float *class_weight,

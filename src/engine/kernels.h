@@ -14,6 +14,7 @@
 #endif
 
 #include <math.h>
+#include <stddef.h>
 
 UNET_HD float unet_k_activation(float x, int leaky, float slope)
 {
@@ -41,6 +42,105 @@ UNET_HD float unet_k_bce_with_logits(float x, float t)
 UNET_HD float unet_k_bce_with_logits_grad(float x, float t)
 {
     return unet_k_sigmoid(x) - t;
+}
+
+/* d sigmoid / dx through the output y = sigmoid(x). */
+UNET_HD float unet_k_sigmoid_grad(float dy, float y)
+{
+    return dy * y * (1.0f - y);
+}
+
+/* ---- softmax over the K channels of one pixel, x[i * stride] ---------------- */
+
+/* The two numbers every softmax quantity needs: m = max_i x_i and
+ * s = sum_i exp(x_i - m) (so no term overflows). Kept apart rather than folded
+ * into logsumexp = m + log(s), which loses digits when |m| is large. */
+UNET_HD void unet_k_softmax_stats(const float *x, int k, size_t stride, float *max, float *sum)
+{
+    float m = x[0];
+    for (int i = 1; i < k; i++)
+        m = fmaxf(m, x[(size_t)i * stride]);
+    float s = 0.0f;
+    for (int i = 0; i < k; i++)
+        s += expf(x[(size_t)i * stride] - m);
+    *max = m;
+    *sum = s;
+}
+
+/* softmax_i = exp(x_i - m) / s. */
+UNET_HD float unet_k_softmax_prob(float x, float max, float sum)
+{
+    return expf(x - max) / sum;
+}
+
+/* Cross-entropy of one pixel, -log softmax_target = (m - x_target) + log(s). */
+UNET_HD float unet_k_softmax_ce(float x_target, float max, float sum)
+{
+    return (max - x_target) + logf(sum);
+}
+
+/* d CE / d x_i = softmax_i - [i == target]. */
+UNET_HD float unet_k_softmax_ce_grad(float x, float max, float sum, int is_target)
+{
+    return expf(x - max) / sum - (is_target ? 1.0f : 0.0f);
+}
+
+/* ---- soft Dice of one image and class ----------------------------------------
+ * inter = sum w*p*t, psum = sum w*p, tsum = sum w*t over the image's pixels;
+ * loss = 1 - (2*inter + smooth) / (psum + tsum + smooth). */
+#define UNET_DICE_SMOOTH 1.0f
+
+UNET_HD float unet_k_dice_loss(float inter, float psum, float tsum, float smooth)
+{
+    return 1.0f - (2.0f * inter + smooth) / (psum + tsum + smooth);
+}
+
+/* d loss / d p_i of one pixel with target t and pixel weight w. */
+UNET_HD float unet_k_dice_grad(float t, float w, float inter, float psum, float tsum, float smooth)
+{
+    float den = psum + tsum + smooth;
+    return w * ((2.0f * inter + smooth) - 2.0f * t * den) / (den * den);
+}
+
+/* ---- batch / instance normalisation -------------------------------------- */
+
+/* y = gamma * (x - mean) * invstd + beta. */
+UNET_HD float unet_k_norm(float x, float mean, float invstd, float gamma, float beta)
+{
+    return gamma * (x - mean) * invstd + beta;
+}
+
+/* dx of a normalisation over a group of M values (batch norm: N*H*W, instance
+ * norm: H*W): scale = gamma * invstd, xhat = (x - mean) * invstd,
+ * mean_dy = sum(dy) / M, mean_dy_xhat = sum(dy * xhat) / M. */
+UNET_HD float unet_k_norm_grad(float dy, float xhat, float scale, float mean_dy, float mean_dy_xhat)
+{
+    return scale * (dy - mean_dy - xhat * mean_dy_xhat);
+}
+
+/* PyTorch's running-statistics update: (1 - momentum) * running + momentum * batch. */
+UNET_HD float unet_k_running_update(float running, float batch, float momentum)
+{
+    return (1.0f - momentum) * running + momentum * batch;
+}
+
+/* ---- bilinear resampling, align_corners = False ------------------------------
+ * Source taps of destination index dst when resizing in -> out along one axis
+ * (PyTorch: src = (dst + 0.5) * in / out - 0.5, clamped at 0). The value is
+ * (1 - l1) * v[i0] + l1 * v[i1]. */
+UNET_HD void unet_k_bilinear_taps(int dst, int in, int out, int *i0, int *i1, float *l1)
+{
+    float scale = (float)in / (float)out;
+    float src = scale * ((float)dst + 0.5f) - 0.5f;
+    if (src < 0.0f)
+        src = 0.0f;
+    int i = (int)src;
+    if (i > in - 1)
+        i = in - 1;
+    float l = src - (float)i;
+    *i0 = i;
+    *i1 = i < in - 1 ? i + 1 : i;
+    *l1 = l > 1.0f ? 1.0f : l;
 }
 
 /* SGD with momentum and weight decay, PyTorch semantics. Returns the new
@@ -72,66 +172,35 @@ UNET_HD float unet_k_adam(float p, float g, float *m, float *v, float lr, float 
     return p - lr * mhat / denom;
 }
 
-/* ---- resampling and skip connections ---------------------------------- */
+/* ---- additions used by the CUDA backend ---------------------------------- */
 
-/* One output coordinate of a bilinear resize with align_corners=False
- * (PyTorch's area_pixel_compute_source_index): the two input taps and their
- * weights. scale = in/out (0.5 for an exact x2 upsample). */
-typedef struct UnetBilinearTap {
+/* Bilinear value from the four taps of unet_k_bilinear_taps (ly, lx = l1 of
+ * each axis). */
+UNET_HD float unet_k_bilinear_blend(float v00, float v01, float v10, float v11, float ly, float lx)
+{
+    return (1.0f - ly) * ((1.0f - lx) * v00 + lx * v01) + ly * ((1.0f - lx) * v10 + lx * v11);
+}
+
+/* Weight of input index i in destination index dst along one axis (0 when i
+ * is not one of its taps): the backward pass as a gather, without atomics. */
+UNET_HD float unet_k_bilinear_weight(int dst, int in, int out, int i)
+{
     int i0, i1;
-    float l0, l1;
-} UnetBilinearTap;
-
-UNET_HD UnetBilinearTap unet_k_bilinear_tap(int dst, float scale, int in_size)
-{
-    float src = scale * ((float)dst + 0.5f) - 0.5f;
-    if (src < 0.0f)
-        src = 0.0f;
-    UnetBilinearTap t;
-    t.i0 = (int)src;
-    t.i1 = t.i0 < in_size - 1 ? t.i0 + 1 : t.i0;
-    t.l1 = src - (float)t.i0;
-    t.l0 = 1.0f - t.l1;
-    return t;
+    float l1;
+    unet_k_bilinear_taps(dst, in, out, &i0, &i1, &l1);
+    return (i0 == i ? 1.0f - l1 : 0.0f) + (i1 == i ? l1 : 0.0f);
 }
 
-UNET_HD float unet_k_bilinear_scale(int in_size, int out_size)
-{
-    return (float)in_size / (float)out_size;
-}
-
-/* Bilinear blend of the four taps (PyTorch's order of operations). */
-UNET_HD float unet_k_bilinear_blend(float v00, float v01, float v10, float v11, UnetBilinearTap ty,
-                                    UnetBilinearTap tx)
-{
-    return ty.l0 * (tx.l0 * v00 + tx.l1 * v01) + ty.l1 * (tx.l0 * v10 + tx.l1 * v11);
-}
-
-/* Weight of input index i in output index dst (0 when not a tap); the
- * backward pass gathers with it so every backend sums the same terms. */
-UNET_HD float unet_k_bilinear_weight(int dst, float scale, int in_size, int i)
-{
-    UnetBilinearTap t = unet_k_bilinear_tap(dst, scale, in_size);
-    return (t.i0 == i ? t.l0 : 0.0f) + (t.i1 == i ? t.l1 : 0.0f);
-}
-
-/* Index (0..3, row-major) of the first maximum of a 2x2 window; NaNs win
- * (the last one), as in PyTorch's max pooling. */
+/* Offset (0..3, row-major in the 2x2 window) of the first maximum; NaN counts
+ * as the maximum (the first NaN wins), as in PyTorch. */
 UNET_HD int unet_k_argmax4(float a, float b, float c, float d)
 {
-    int idx = 0;
-    float m = a;
-    if (b > m || b != b) {
-        m = b;
-        idx = 1;
-    }
-    if (c > m || c != c) {
-        m = c;
-        idx = 2;
-    }
-    if (d > m || d != d)
-        idx = 3;
-    return idx;
+    const float v[4] = { a, b, c, d };
+    int best = 0;
+    for (int i = 1; i < 4; i++)
+        if (v[i] > v[best] || (v[i] != v[i] && v[best] == v[best]))
+            best = i;
+    return best;
 }
 
 /* Top/left offset of a centre crop of size small out of size big (U-Net skip
@@ -141,84 +210,13 @@ UNET_HD int unet_k_crop_offset(int big, int small)
     return (big - small) / 2;
 }
 
-/* ---- normalisation (batch and instance norm, biased batch variance) ---- */
-
-UNET_HD float unet_k_invstd(float var, float eps)
-{
-    return 1.0f / sqrtf(var + eps);
-}
-
-UNET_HD float unet_k_norm_forward(float x, float mean, float invstd, float gamma, float beta)
-{
-    return (x - mean) * invstd * gamma + beta;
-}
-
-/* dx of y = gamma * xhat + beta when the statistics come from the same batch:
- * mean_dy = mean(dy), mean_dy_xhat = mean(dy * xhat) over the normalised set. */
-UNET_HD float unet_k_norm_backward(float dy, float xhat, float gamma, float invstd, float mean_dy,
-                                   float mean_dy_xhat)
-{
-    return gamma * invstd * (dy - mean_dy - xhat * mean_dy_xhat);
-}
-
-/* PyTorch's running statistics: (1 - momentum) * running + momentum * batch. */
-UNET_HD float unet_k_running_update(float running, float batch, float momentum)
-{
-    return (1.0f - momentum) * running + momentum * batch;
-}
-
-/* ---- softmax, cross-entropy and Dice ----------------------------------- */
-
-/* Class id stored as a float in a target map; -1 (pixel ignored by the
- * losses) when it is not one of 0..k-1. */
+/* Class id of a softmax CE / multi-class Dice target value, or -1 when it is
+ * not one of 0..k-1 (such targets are refused). */
 UNET_HD int unet_k_class_id(float t, int k)
 {
-    float r = floorf(t + 0.5f);
-    return (r >= 0.0f && r < (float)k) ? (int)r : -1;
-}
-
-/* -log softmax(x)[t] from the logit of the target class and
- * lse = max + log(sum(exp(x - max))). */
-UNET_HD float unet_k_softmax_ce(float x_target, float lse)
-{
-    return lse - x_target;
-}
-
-/* d(-log softmax[t]) / dx_k = p_k - [k == t]. */
-UNET_HD float unet_k_softmax_ce_grad(float p, int is_target)
-{
-    return p - (is_target ? 1.0f : 0.0f);
-}
-
-/* Backward through softmax: dx_j = p_j * (g_j - sum_k p_k g_k). */
-UNET_HD float unet_k_softmax_backward(float p, float g, float dot_pg)
-{
-    return p * (g - dot_pg);
-}
-
-/* Backward through sigmoid from its output p. */
-UNET_HD float unet_k_sigmoid_backward(float p, float g)
-{
-    return g * p * (1.0f - p);
-}
-
-/* Soft Dice of one class of one image from the weighted sums
- * inter = sum(w p t), psum = sum(w p), tsum = sum(w t); the smoothing term
- * keeps empty masks finite (dice = 1 when both are empty). The loss is
- * 1 - mean over classes of dice (all K classes for softmax, the one class
- * for sigmoid). */
-#define UNET_DICE_SMOOTH 1.0f
-
-UNET_HD float unet_k_dice(float inter, float psum, float tsum)
-{
-    return (2.0f * inter + UNET_DICE_SMOOTH) / (psum + tsum + UNET_DICE_SMOOTH);
-}
-
-/* d dice / d p for a pixel of weight w and target t. */
-UNET_HD float unet_k_dice_grad(float w, float t, float inter, float psum, float tsum)
-{
-    float d = psum + tsum + UNET_DICE_SMOOTH;
-    return w * (2.0f * t * d - (2.0f * inter + UNET_DICE_SMOOTH)) / (d * d);
+    if (!(t >= 0.0f) || t >= (float)k || t != floorf(t))
+        return -1;
+    return (int)t;
 }
 
 #endif
