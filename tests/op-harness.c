@@ -1,4 +1,4 @@
-/* op-harness.c - the op comparison harness: a table of cases, each run on a test and a reference backend. */
+/* op-harness.c - the op comparison harness: a case table run on a test and a reference backend. */
 #include "op-harness.h"
 
 #include <math.h>
@@ -29,32 +29,32 @@ typedef enum CaseKind {
 } CaseKind;
 
 enum {
-    F_BIAS = 1 << 0,     /* conv/upconv bias */
-    F_ACC = 1 << 1,      /* backward accumulate (crop: accumulate_skip) */
-    F_ACC_UP = 1 << 2,   /* crop: accumulate_up */
-    F_NODX = 1 << 3,     /* conv/upconv backward with dx = NULL (first layer) */
-    F_INPLACE = 1 << 4,  /* activation: y == x and dx == dy */
-    F_TRAIN = 1 << 5,    /* batch norm training mode */
-    F_AFFINE = 1 << 6,   /* instance norm gamma/beta */
-    F_WEIGHT = 1 << 7,   /* loss: pixel weights */
-    F_CLASSW = 1 << 8,   /* loss: class weights */
-    F_NOGRAD = 1 << 9,   /* loss: dlogits = NULL */
-    F_TIES = 1 << 10,    /* maxpool: integer inputs, many equal maxima */
+    F_BIAS = 1 << 0,    /* conv/upconv bias */
+    F_ACC = 1 << 1,     /* backward accumulate (crop: accumulate_skip) */
+    F_ACC_UP = 1 << 2,  /* crop: accumulate_up */
+    F_NODX = 1 << 3,    /* conv/upconv backward with dx = NULL (first layer) */
+    F_INPLACE = 1 << 4, /* activation: y == x and dx == dy */
+    F_TRAIN = 1 << 5,   /* batch norm training mode */
+    F_AFFINE = 1 << 6,  /* instance norm gamma/beta */
+    F_WEIGHT = 1 << 7,  /* loss: pixel weights */
+    F_CLASSW = 1 << 8,  /* loss: class weights */
+    F_NOGRAD = 1 << 9,  /* loss: dlogits = NULL */
+    F_TIES = 1 << 10,   /* maxpool: integer inputs, many equal maxima */
     F_NESTEROV = 1 << 11,
     F_DECOUPLED = 1 << 12, /* AdamW */
-    F_NOSKIP = 1 << 13,  /* crop backward: dskip = NULL */
-    F_NOUP = 1 << 14,    /* crop backward: dup = NULL */
+    F_NOSKIP = 1 << 13,    /* crop backward: dskip = NULL */
+    F_NOUP = 1 << 14,      /* crop backward: dup = NULL */
 };
 
 typedef struct OpCase {
     CaseKind kind;
-    int n, c, h, w;   /* input shape (optimizers: count = n*c*h*w) */
-    int co;           /* conv/upconv output channels; crop: up channels; loss: classes */
-    int oh, ow;       /* resize target size; crop: up size */
+    int n, c, h, w; /* input shape (optimizers: count = n*c*h*w) */
+    int co;         /* conv/upconv output channels; crop: up channels; loss: classes */
+    int oh, ow;     /* resize target size; crop: up size */
     int k, stride, pad;
     int flags;
-    int act;          /* UnetActivation, UnetLossKind for losses */
-    float slope;      /* leaky slope; loss: grad_scale; optimizers: momentum */
+    int act;     /* UnetActivation, UnetLossKind for losses */
+    float slope; /* leaky slope; loss: grad_scale; optimizers: momentum */
 } OpCase;
 
 #define MAX_CASES 160
@@ -73,17 +73,89 @@ static void add(CaseTable *t, OpCase c)
 static void add_conv(CaseTable *t, int n, int c, int h, int w, int co, int k, int s, int pad,
                      int flags)
 {
-    add(t, (OpCase){ .kind = K_CONV, .n = n, .c = c, .h = h, .w = w, .co = co, .k = k, .stride = s,
-                     .pad = pad, .flags = flags });
+    add(t, (OpCase){ .kind = K_CONV,
+                     .n = n,
+                     .c = c,
+                     .h = h,
+                     .w = w,
+                     .co = co,
+                     .k = k,
+                     .stride = s,
+                     .pad = pad,
+                     .flags = flags });
+}
+
+static void add_shape(CaseTable *t, CaseKind kind, int n, int c, int h, int w, int flags)
+{
+    add(t, (OpCase){ .kind = kind, .n = n, .c = c, .h = h, .w = w, .flags = flags });
+}
+
+static void add_upconv(CaseTable *t, int n, int c, int h, int w, int co, int flags)
+{
+    add(t, (OpCase){ .kind = K_UPCONV, .n = n, .c = c, .h = h, .w = w, .co = co, .flags = flags });
+}
+
+static void add_resize(CaseTable *t, int n, int c, int h, int w, int oh, int ow, int flags)
+{
+    add(t,
+        (OpCase){
+            .kind = K_RESIZE, .n = n, .c = c, .h = h, .w = w, .oh = oh, .ow = ow, .flags = flags });
+}
+
+/* skip [n,cs,hs,ws] cropped to up [n,cu,h,w]. */
+static void add_crop(CaseTable *t, int n, int cs, int hs, int ws, int cu, int h, int w, int flags)
+{
+    add(t, (OpCase){ .kind = K_CROP,
+                     .n = n,
+                     .c = cs,
+                     .h = hs,
+                     .w = ws,
+                     .co = cu,
+                     .oh = h,
+                     .ow = w,
+                     .flags = flags });
+}
+
+static void add_act(CaseTable *t, int n, int c, int h, int w, UnetActivation act, float slope,
+                    int flags)
+{
+    add(t, (OpCase){ .kind = K_ACT,
+                     .n = n,
+                     .c = c,
+                     .h = h,
+                     .w = w,
+                     .act = act,
+                     .slope = slope,
+                     .flags = flags });
+}
+
+static void add_loss(CaseTable *t, UnetLossKind kind, int n, int k, int h, int w, float scale,
+                     int flags)
+{
+    add(t, (OpCase){ .kind = K_LOSS,
+                     .n = n,
+                     .co = k,
+                     .h = h,
+                     .w = w,
+                     .act = kind,
+                     .slope = scale,
+                     .flags = flags });
+}
+
+static void add_optimizer(CaseTable *t, CaseKind kind, int count, float momentum, int flags)
+{
+    add(t,
+        (OpCase){
+            .kind = kind, .n = 1, .c = 1, .h = 1, .w = count, .slope = momentum, .flags = flags });
 }
 
 static void build_table(CaseTable *t)
 {
     t->len = 0;
-    add(t, (OpCase){ .kind = K_TENSOR, .n = 1, .c = 3, .h = 7, .w = 5 });
-    add(t, (OpCase){ .kind = K_TENSOR, .n = 2, .c = 8, .h = 4, .w = 6 });
-    add(t, (OpCase){ .kind = K_TENSOR, .n = 2, .c = 21, .h = 3, .w = 5 });
-    add(t, (OpCase){ .kind = K_TENSOR, .n = 1, .c = 32, .h = 5, .w = 3 });
+    add_shape(t, K_TENSOR, 1, 3, 7, 5, 0);
+    add_shape(t, K_TENSOR, 2, 8, 4, 6, 0);
+    add_shape(t, K_TENSOR, 2, 21, 3, 5, 0);
+    add_shape(t, K_TENSOR, 1, 32, 5, 3, 0);
 
     /* The U-Net's convolutions: first layer (dx NULL), valid and same, 1x1 head. */
     add_conv(t, 1, 1, 17, 13, 8, 3, 1, 1, F_BIAS | F_NODX);
@@ -117,79 +189,79 @@ static void build_table(CaseTable *t)
         add_conv(t, n, c, h, w, co, k, s, pad, flags);
     }
 
-    add(t, (OpCase){ .kind = K_UPCONV, .n = 1, .c = 16, .h = 5, .w = 7, .co = 8, .flags = F_BIAS });
-    add(t, (OpCase){ .kind = K_UPCONV, .n = 2, .c = 3, .h = 4, .w = 3, .co = 5, .flags = F_ACC });
-    add(t, (OpCase){ .kind = K_UPCONV, .n = 1, .c = 8, .h = 6, .w = 6, .co = 16, .flags = F_BIAS | F_ACC });
-    add(t, (OpCase){ .kind = K_UPCONV, .n = 2, .c = 32, .h = 3, .w = 5, .co = 16, .flags = F_BIAS });
-    add(t, (OpCase){ .kind = K_UPCONV, .n = 1, .c = 24, .h = 1, .w = 1, .co = 7, .flags = F_BIAS | F_NODX });
+    add_upconv(t, 1, 16, 5, 7, 8, F_BIAS);
+    add_upconv(t, 2, 3, 4, 3, 5, F_ACC);
+    add_upconv(t, 1, 8, 6, 6, 16, F_BIAS | F_ACC);
+    add_upconv(t, 2, 32, 3, 5, 16, F_BIAS);
+    add_upconv(t, 1, 24, 1, 1, 7, F_BIAS | F_NODX);
 
-    add(t, (OpCase){ .kind = K_MAXPOOL, .n = 1, .c = 3, .h = 9, .w = 7 });
-    add(t, (OpCase){ .kind = K_MAXPOOL, .n = 2, .c = 8, .h = 8, .w = 10, .flags = F_ACC });
-    add(t, (OpCase){ .kind = K_MAXPOOL, .n = 1, .c = 16, .h = 5, .w = 5 });
-    add(t, (OpCase){ .kind = K_MAXPOOL, .n = 2, .c = 5, .h = 6, .w = 7, .flags = F_TIES });
-    add(t, (OpCase){ .kind = K_MAXPOOL, .n = 1, .c = 16, .h = 8, .w = 8, .flags = F_TIES | F_ACC });
+    add_shape(t, K_MAXPOOL, 1, 3, 9, 7, 0);
+    add_shape(t, K_MAXPOOL, 2, 8, 8, 10, F_ACC);
+    add_shape(t, K_MAXPOOL, 1, 16, 5, 5, 0);
+    add_shape(t, K_MAXPOOL, 2, 5, 6, 7, F_TIES);
+    add_shape(t, K_MAXPOOL, 1, 16, 8, 8, F_TIES | F_ACC);
 
-    add(t, (OpCase){ .kind = K_UPSAMPLE, .n = 1, .c = 3, .h = 5, .w = 7 });
-    add(t, (OpCase){ .kind = K_UPSAMPLE, .n = 2, .c = 8, .h = 4, .w = 4, .flags = F_ACC });
-    add(t, (OpCase){ .kind = K_UPSAMPLE, .n = 1, .c = 16, .h = 1, .w = 3 });
-    add(t, (OpCase){ .kind = K_UPSAMPLE, .n = 2, .c = 1, .h = 6, .w = 5, .flags = F_ACC });
+    add_shape(t, K_UPSAMPLE, 1, 3, 5, 7, 0);
+    add_shape(t, K_UPSAMPLE, 2, 8, 4, 4, F_ACC);
+    add_shape(t, K_UPSAMPLE, 1, 16, 1, 3, 0);
+    add_shape(t, K_UPSAMPLE, 2, 1, 6, 5, F_ACC);
 
-    add(t, (OpCase){ .kind = K_RESIZE, .n = 1, .c = 3, .h = 5, .w = 7, .oh = 17, .ow = 9 });
-    add(t, (OpCase){ .kind = K_RESIZE, .n = 2, .c = 1, .h = 16, .w = 12, .oh = 7, .ow = 5, .flags = F_ACC });
-    add(t, (OpCase){ .kind = K_RESIZE, .n = 1, .c = 8, .h = 6, .w = 6, .oh = 6, .ow = 6 });
-    add(t, (OpCase){ .kind = K_RESIZE, .n = 2, .c = 8, .h = 3, .w = 4, .oh = 12, .ow = 16 });
-    add(t, (OpCase){ .kind = K_RESIZE, .n = 1, .c = 16, .h = 9, .w = 4, .oh = 4, .ow = 11, .flags = F_ACC });
+    add_resize(t, 1, 3, 5, 7, 17, 9, 0);
+    add_resize(t, 2, 1, 16, 12, 7, 5, F_ACC);
+    add_resize(t, 1, 8, 6, 6, 6, 6, 0);
+    add_resize(t, 2, 8, 3, 4, 12, 16, 0);
+    add_resize(t, 1, 16, 9, 4, 4, 11, F_ACC);
 
     /* Valid padding: skip 2*k larger than up, odd differences floor the offset. */
-    add(t, (OpCase){ .kind = K_CROP, .n = 1, .c = 3, .h = 17, .w = 13, .co = 5, .oh = 9, .ow = 9 });
-    add(t, (OpCase){ .kind = K_CROP, .n = 2, .c = 8, .h = 10, .w = 10, .co = 8, .oh = 10, .ow = 10, .flags = F_ACC | F_ACC_UP });
-    add(t, (OpCase){ .kind = K_CROP, .n = 1, .c = 16, .h = 9, .w = 8, .co = 8, .oh = 4, .ow = 5, .flags = F_ACC });
-    add(t, (OpCase){ .kind = K_CROP, .n = 2, .c = 64, .h = 64, .w = 64, .co = 64, .oh = 56, .ow = 56, .flags = F_ACC_UP });
-    add(t, (OpCase){ .kind = K_CROP, .n = 1, .c = 5, .h = 12, .w = 11, .co = 3, .oh = 8, .ow = 7, .flags = F_NOSKIP });
-    add(t, (OpCase){ .kind = K_CROP, .n = 2, .c = 4, .h = 7, .w = 9, .co = 6, .oh = 3, .ow = 4, .flags = F_NOUP | F_ACC });
+    add_crop(t, 1, 3, 17, 13, 5, 9, 9, 0);
+    add_crop(t, 2, 8, 10, 10, 8, 10, 10, F_ACC | F_ACC_UP);
+    add_crop(t, 1, 16, 9, 8, 8, 4, 5, F_ACC);
+    add_crop(t, 2, 64, 64, 64, 64, 56, 56, F_ACC_UP);
+    add_crop(t, 1, 5, 12, 11, 3, 8, 7, F_NOSKIP);
+    add_crop(t, 2, 4, 7, 9, 6, 3, 4, F_NOUP | F_ACC);
 
-    add(t, (OpCase){ .kind = K_ACT, .n = 2, .c = 3, .h = 7, .w = 5, .act = UNET_ACT_RELU });
-    add(t, (OpCase){ .kind = K_ACT, .n = 1, .c = 8, .h = 6, .w = 6, .act = UNET_ACT_RELU, .flags = F_ACC });
-    add(t, (OpCase){ .kind = K_ACT, .n = 2, .c = 16, .h = 5, .w = 3, .act = UNET_ACT_RELU, .flags = F_INPLACE });
-    add(t, (OpCase){ .kind = K_ACT, .n = 1, .c = 5, .h = 9, .w = 4, .act = UNET_ACT_LEAKY, .slope = 0.01f });
-    add(t, (OpCase){ .kind = K_ACT, .n = 2, .c = 8, .h = 3, .w = 3, .act = UNET_ACT_LEAKY, .slope = 0.2f, .flags = F_ACC });
-    add(t, (OpCase){ .kind = K_ACT, .n = 1, .c = 24, .h = 4, .w = 5, .act = UNET_ACT_LEAKY, .slope = 0.1f, .flags = F_INPLACE });
+    add_act(t, 2, 3, 7, 5, UNET_ACT_RELU, 0.0f, 0);
+    add_act(t, 1, 8, 6, 6, UNET_ACT_RELU, 0.0f, F_ACC);
+    add_act(t, 2, 16, 5, 3, UNET_ACT_RELU, 0.0f, F_INPLACE);
+    add_act(t, 1, 5, 9, 4, UNET_ACT_LEAKY, 0.01f, 0);
+    add_act(t, 2, 8, 3, 3, UNET_ACT_LEAKY, 0.2f, F_ACC);
+    add_act(t, 1, 24, 4, 5, UNET_ACT_LEAKY, 0.1f, F_INPLACE);
 
-    add(t, (OpCase){ .kind = K_SIGMOID, .n = 2, .c = 1, .h = 7, .w = 9 });
-    add(t, (OpCase){ .kind = K_SIGMOID, .n = 1, .c = 8, .h = 3, .w = 5 });
-    add(t, (OpCase){ .kind = K_SOFTMAX, .n = 2, .c = 4, .h = 5, .w = 6 });
-    add(t, (OpCase){ .kind = K_SOFTMAX, .n = 1, .c = 3, .h = 7, .w = 3 });
-    add(t, (OpCase){ .kind = K_SOFTMAX, .n = 1, .c = 16, .h = 2, .w = 5 });
-    add(t, (OpCase){ .kind = K_SOFTMAX, .n = 2, .c = 1, .h = 3, .w = 3 });
+    add_shape(t, K_SIGMOID, 2, 1, 7, 9, 0);
+    add_shape(t, K_SIGMOID, 1, 8, 3, 5, 0);
+    add_shape(t, K_SOFTMAX, 2, 4, 5, 6, 0);
+    add_shape(t, K_SOFTMAX, 1, 3, 7, 3, 0);
+    add_shape(t, K_SOFTMAX, 1, 16, 2, 5, 0);
+    add_shape(t, K_SOFTMAX, 2, 1, 3, 3, 0);
 
-    add(t, (OpCase){ .kind = K_BATCHNORM, .n = 2, .c = 3, .h = 7, .w = 5, .flags = F_TRAIN });
-    add(t, (OpCase){ .kind = K_BATCHNORM, .n = 1, .c = 8, .h = 6, .w = 6, .flags = F_TRAIN | F_ACC });
-    add(t, (OpCase){ .kind = K_BATCHNORM, .n = 2, .c = 16, .h = 4, .w = 5, .flags = F_TRAIN });
-    add(t, (OpCase){ .kind = K_BATCHNORM, .n = 2, .c = 16, .h = 4, .w = 4 });
-    add(t, (OpCase){ .kind = K_BATCHNORM, .n = 1, .c = 5, .h = 3, .w = 7 });
+    add_shape(t, K_BATCHNORM, 2, 3, 7, 5, F_TRAIN);
+    add_shape(t, K_BATCHNORM, 1, 8, 6, 6, F_TRAIN | F_ACC);
+    add_shape(t, K_BATCHNORM, 2, 16, 4, 5, F_TRAIN);
+    add_shape(t, K_BATCHNORM, 2, 16, 4, 4, 0);
+    add_shape(t, K_BATCHNORM, 1, 5, 3, 7, 0);
 
-    add(t, (OpCase){ .kind = K_INSTNORM, .n = 2, .c = 3, .h = 5, .w = 7, .flags = F_AFFINE });
-    add(t, (OpCase){ .kind = K_INSTNORM, .n = 2, .c = 8, .h = 4, .w = 6 });
-    add(t, (OpCase){ .kind = K_INSTNORM, .n = 1, .c = 16, .h = 9, .w = 9, .flags = F_AFFINE | F_ACC });
-    add(t, (OpCase){ .kind = K_INSTNORM, .n = 1, .c = 5, .h = 3, .w = 2, .flags = F_ACC });
+    add_shape(t, K_INSTNORM, 2, 3, 5, 7, F_AFFINE);
+    add_shape(t, K_INSTNORM, 2, 8, 4, 6, 0);
+    add_shape(t, K_INSTNORM, 1, 16, 9, 9, F_AFFINE | F_ACC);
+    add_shape(t, K_INSTNORM, 1, 5, 3, 2, F_ACC);
 
-    add(t, (OpCase){ .kind = K_LOSS, .n = 2, .co = 1, .h = 7, .w = 9, .act = UNET_LOSS_BCE, .slope = 1, .flags = F_WEIGHT });
-    add(t, (OpCase){ .kind = K_LOSS, .n = 1, .co = 1, .h = 6, .w = 5, .act = UNET_LOSS_BCE, .slope = 0.5f });
-    add(t, (OpCase){ .kind = K_LOSS, .n = 2, .co = 1, .h = 4, .w = 4, .act = UNET_LOSS_BCE, .slope = 1, .flags = F_NOGRAD });
-    add(t, (OpCase){ .kind = K_LOSS, .n = 2, .co = 3, .h = 6, .w = 5, .act = UNET_LOSS_SOFTMAX_CE, .slope = 1, .flags = F_WEIGHT | F_CLASSW });
-    add(t, (OpCase){ .kind = K_LOSS, .n = 1, .co = 2, .h = 7, .w = 7, .act = UNET_LOSS_SOFTMAX_CE, .slope = 1 });
-    add(t, (OpCase){ .kind = K_LOSS, .n = 2, .co = 5, .h = 3, .w = 8, .act = UNET_LOSS_SOFTMAX_CE, .slope = 0.25f, .flags = F_WEIGHT });
-    add(t, (OpCase){ .kind = K_LOSS, .n = 1, .co = 8, .h = 4, .w = 4, .act = UNET_LOSS_SOFTMAX_CE, .slope = 1, .flags = F_CLASSW });
-    add(t, (OpCase){ .kind = K_LOSS, .n = 2, .co = 1, .h = 8, .w = 7, .act = UNET_LOSS_DICE, .slope = 1, .flags = F_WEIGHT });
-    add(t, (OpCase){ .kind = K_LOSS, .n = 1, .co = 1, .h = 5, .w = 5, .act = UNET_LOSS_DICE, .slope = 0.5f });
-    add(t, (OpCase){ .kind = K_LOSS, .n = 2, .co = 4, .h = 5, .w = 6, .act = UNET_LOSS_DICE, .slope = 1 });
-    add(t, (OpCase){ .kind = K_LOSS, .n = 1, .co = 3, .h = 6, .w = 4, .act = UNET_LOSS_DICE, .slope = 1, .flags = F_WEIGHT });
+    add_loss(t, UNET_LOSS_BCE, 2, 1, 7, 9, 1.0f, F_WEIGHT);
+    add_loss(t, UNET_LOSS_BCE, 1, 1, 6, 5, 0.5f, 0);
+    add_loss(t, UNET_LOSS_BCE, 2, 1, 4, 4, 1.0f, F_NOGRAD);
+    add_loss(t, UNET_LOSS_SOFTMAX_CE, 2, 3, 6, 5, 1.0f, F_WEIGHT | F_CLASSW);
+    add_loss(t, UNET_LOSS_SOFTMAX_CE, 1, 2, 7, 7, 1.0f, 0);
+    add_loss(t, UNET_LOSS_SOFTMAX_CE, 2, 5, 3, 8, 0.25f, F_WEIGHT);
+    add_loss(t, UNET_LOSS_SOFTMAX_CE, 1, 8, 4, 4, 1.0f, F_CLASSW);
+    add_loss(t, UNET_LOSS_DICE, 2, 1, 8, 7, 1.0f, F_WEIGHT);
+    add_loss(t, UNET_LOSS_DICE, 1, 1, 5, 5, 0.5f, 0);
+    add_loss(t, UNET_LOSS_DICE, 2, 4, 5, 6, 1.0f, 0);
+    add_loss(t, UNET_LOSS_DICE, 1, 3, 6, 4, 1.0f, F_WEIGHT);
 
-    add(t, (OpCase){ .kind = K_SGD, .n = 1, .c = 1, .h = 1, .w = 1001, .slope = 0.9f });
-    add(t, (OpCase){ .kind = K_SGD, .n = 1, .c = 1, .h = 1, .w = 1000, .slope = 0.99f, .flags = F_NESTEROV });
-    add(t, (OpCase){ .kind = K_SGD, .n = 1, .c = 1, .h = 1, .w = 17, .slope = 0.0f });
-    add(t, (OpCase){ .kind = K_ADAM, .n = 1, .c = 1, .h = 1, .w = 1001 });
-    add(t, (OpCase){ .kind = K_ADAM, .n = 1, .c = 1, .h = 1, .w = 1000, .flags = F_DECOUPLED });
+    add_optimizer(t, K_SGD, 1001, 0.9f, 0);
+    add_optimizer(t, K_SGD, 1000, 0.99f, F_NESTEROV);
+    add_optimizer(t, K_SGD, 17, 0.0f, 0);
+    add_optimizer(t, K_ADAM, 1001, 0.0f, 0);
+    add_optimizer(t, K_ADAM, 1000, 0.0f, F_DECOUPLED);
 }
 
 static const char *kind_name(CaseKind k)
@@ -240,7 +312,10 @@ static void case_name(const OpCase *c, char *buf, size_t size)
     case K_ACT:
         snprintf(buf, size, "%s %s%s x[%d,%d,%d,%d]%s%s", op,
                  c->act == UNET_ACT_LEAKY ? "leaky" : "relu",
-                 c->act == UNET_ACT_LEAKY ? (c->slope < 0.05f ? "0.01" : c->slope < 0.15f ? "0.1" : "0.2") : "",
+                 c->act == UNET_ACT_LEAKY ? (c->slope < 0.05f   ? "0.01"
+                                             : c->slope < 0.15f ? "0.1"
+                                                                : "0.2")
+                                          : "",
                  c->n, c->c, c->h, c->w, c->flags & F_INPLACE ? " inplace" : "", acc);
         break;
     case K_BATCHNORM:
@@ -252,7 +327,9 @@ static void case_name(const OpCase *c, char *buf, size_t size)
         break;
     case K_LOSS:
         snprintf(buf, size, "%s %s K%d x[%d,%d,%d,%d]%s%s%s scale%g", op,
-                 c->act == UNET_LOSS_BCE ? "bce" : c->act == UNET_LOSS_SOFTMAX_CE ? "ce" : "dice",
+                 c->act == UNET_LOSS_BCE          ? "bce"
+                 : c->act == UNET_LOSS_SOFTMAX_CE ? "ce"
+                                                  : "dice",
                  c->co, c->n, c->co, c->h, c->w, c->flags & F_WEIGHT ? " weighted" : "",
                  c->flags & F_CLASSW ? " classw" : "", c->flags & F_NOGRAD ? " nograd" : "",
                  (double)c->slope);
@@ -342,8 +419,8 @@ static int ok(Harness *h, int b, UnetStatus st, const char *call)
 {
     if (st == UNET_OK)
         return 1;
-    fail(h, "%s backend '%s': %s failed (%s): %s", b == TB ? "test" : "reference",
-         h->be[b]->name, call, unet_status_name(st), h->be[b]->error.message);
+    fail(h, "%s backend '%s': %s failed (%s): %s", b == TB ? "test" : "reference", h->be[b]->name,
+         call, unet_status_name(st), h->be[b]->error.message);
     return 0;
 }
 
@@ -383,7 +460,7 @@ static int pair_act(Harness *h, Pair *p, int n, int c, int hh, int w, const floa
     return 1;
 }
 
-/* Parameter-style tensor: a plain buffer (buffer_alloc + buffer_upload) seen through tensor_view. */
+/* Parameter-style tensor: a plain buffer (buffer_alloc, buffer_upload) seen through tensor_view. */
 static int pair_param(Harness *h, Pair *p, int n, int c, int hh, int w, const float *host)
 {
     if (!host)
@@ -456,7 +533,8 @@ static void add_detail(Harness *h, const char *fmt, ...)
 }
 
 /* Compares two host arrays (a: test, r: reference) and folds the result into the case. */
-static void compare_arrays(Harness *h, const char *what, const float *a, const float *r, size_t count)
+static void compare_arrays(Harness *h, const char *what, const float *a, const float *r,
+                           size_t count)
 {
     double scale = 0.0, maxd = 0.0, se = 0.0, sr = 0.0;
     size_t where = 0;
@@ -525,11 +603,11 @@ static float *garbage(Harness *h, size_t count)
 #define SIZE4(n, c, hh, w) ((size_t)(n) * (size_t)(c) * (size_t)(hh) * (size_t)(w))
 
 /* Runs call on both backends (be and b are in scope in call); leaves the case on failure. */
-#define BOTH(call, label)                                 \
-    for (int b = 0; b < 2; b++) {                         \
-        UnetBackend *be = h->be[b];                       \
-        if (!ok(h, b, (call), label))                     \
-            return;                                       \
+#define BOTH(call, label)             \
+    for (int b = 0; b < 2; b++) {     \
+        UnetBackend *be = h->be[b];   \
+        if (!ok(h, b, (call), label)) \
+            return;                   \
     }
 
 static void run_tensor(Harness *h, const OpCase *c)
@@ -558,15 +636,19 @@ static void run_conv(Harness *h, const OpCase *c)
     int ho = unet_conv_out_size(c->h, &d), wo = unet_conv_out_size(c->w, &d);
     float bound = 1.0f / sqrtf((float)(c->c * c->k * c->k));
     int acc = !!(c->flags & F_ACC);
-    if (!pair_act(h, x, c->n, c->c, c->h, c->w, rand_array(h, SIZE4(c->n, c->c, c->h, c->w), -1, 1)) ||
-        !pair_param(h, w, c->co, c->c, c->k, c->k, rand_array(h, SIZE4(c->co, c->c, c->k, c->k), -bound, bound)) ||
-        ((c->flags & F_BIAS) && !pair_param(h, bias, c->co, 1, 1, 1, rand_array(h, c->co, -0.5f, 0.5f))) ||
+    if (!pair_act(h, x, c->n, c->c, c->h, c->w,
+                  rand_array(h, SIZE4(c->n, c->c, c->h, c->w), -1, 1)) ||
+        !pair_param(h, w, c->co, c->c, c->k, c->k,
+                    rand_array(h, SIZE4(c->co, c->c, c->k, c->k), -bound, bound)) ||
+        ((c->flags & F_BIAS) &&
+         !pair_param(h, bias, c->co, 1, 1, 1, rand_array(h, c->co, -0.5f, 0.5f))) ||
         !pair_act(h, y, c->n, c->co, ho, wo, garbage(h, SIZE4(c->n, c->co, ho, wo))))
         return;
     BOTH(be->conv2d_forward(be, T(y, b), T(x, b), T(w, b), T(bias, b), &d), "conv2d_forward");
     compare_pair(h, "y", y);
     if (!pair_act(h, dy, c->n, c->co, ho, wo, rand_array(h, SIZE4(c->n, c->co, ho, wo), -1, 1)) ||
-        (!(c->flags & F_NODX) && !pair_act(h, dx, c->n, c->c, c->h, c->w, garbage(h, SIZE4(c->n, c->c, c->h, c->w)))) ||
+        (!(c->flags & F_NODX) &&
+         !pair_act(h, dx, c->n, c->c, c->h, c->w, garbage(h, SIZE4(c->n, c->c, c->h, c->w)))) ||
         !pair_param(h, dw, c->co, c->c, c->k, c->k, garbage(h, SIZE4(c->co, c->c, c->k, c->k))) ||
         ((c->flags & F_BIAS) && !pair_param(h, db, c->co, 1, 1, 1, garbage(h, c->co))))
         return;
@@ -584,15 +666,19 @@ static void run_upconv(Harness *h, const OpCase *c)
     int ho = 2 * c->h, wo = 2 * c->w;
     float bound = 1.0f / sqrtf((float)(c->co * 4));
     int acc = !!(c->flags & F_ACC);
-    if (!pair_act(h, x, c->n, c->c, c->h, c->w, rand_array(h, SIZE4(c->n, c->c, c->h, c->w), -1, 1)) ||
-        !pair_param(h, w, c->c, c->co, 2, 2, rand_array(h, SIZE4(c->c, c->co, 2, 2), -bound, bound)) ||
-        ((c->flags & F_BIAS) && !pair_param(h, bias, c->co, 1, 1, 1, rand_array(h, c->co, -0.5f, 0.5f))) ||
+    if (!pair_act(h, x, c->n, c->c, c->h, c->w,
+                  rand_array(h, SIZE4(c->n, c->c, c->h, c->w), -1, 1)) ||
+        !pair_param(h, w, c->c, c->co, 2, 2,
+                    rand_array(h, SIZE4(c->c, c->co, 2, 2), -bound, bound)) ||
+        ((c->flags & F_BIAS) &&
+         !pair_param(h, bias, c->co, 1, 1, 1, rand_array(h, c->co, -0.5f, 0.5f))) ||
         !pair_act(h, y, c->n, c->co, ho, wo, garbage(h, SIZE4(c->n, c->co, ho, wo))))
         return;
     BOTH(be->upconv2x2_forward(be, T(y, b), T(x, b), T(w, b), T(bias, b)), "upconv2x2_forward");
     compare_pair(h, "y", y);
     if (!pair_act(h, dy, c->n, c->co, ho, wo, rand_array(h, SIZE4(c->n, c->co, ho, wo), -1, 1)) ||
-        (!(c->flags & F_NODX) && !pair_act(h, dx, c->n, c->c, c->h, c->w, garbage(h, SIZE4(c->n, c->c, c->h, c->w)))) ||
+        (!(c->flags & F_NODX) &&
+         !pair_act(h, dx, c->n, c->c, c->h, c->w, garbage(h, SIZE4(c->n, c->c, c->h, c->w)))) ||
         !pair_param(h, dw, c->c, c->co, 2, 2, garbage(h, SIZE4(c->c, c->co, 2, 2))) ||
         ((c->flags & F_BIAS) && !pair_param(h, db, c->co, 1, 1, 1, garbage(h, c->co))))
         return;
@@ -656,17 +742,20 @@ static void run_crop(Harness *h, const OpCase *c)
 {
     Pair *skip = P(h), *up = P(h), *y = P(h), *dy = P(h), *dskip = P(h), *dup = P(h);
     int cy = c->c + c->co;
-    if (!pair_act(h, skip, c->n, c->c, c->h, c->w, rand_array(h, SIZE4(c->n, c->c, c->h, c->w), -2, 2)) ||
-        !pair_act(h, up, c->n, c->co, c->oh, c->ow, rand_array(h, SIZE4(c->n, c->co, c->oh, c->ow), -2, 2)) ||
+    if (!pair_act(h, skip, c->n, c->c, c->h, c->w,
+                  rand_array(h, SIZE4(c->n, c->c, c->h, c->w), -2, 2)) ||
+        !pair_act(h, up, c->n, c->co, c->oh, c->ow,
+                  rand_array(h, SIZE4(c->n, c->co, c->oh, c->ow), -2, 2)) ||
         !pair_act(h, y, c->n, cy, c->oh, c->ow, garbage(h, SIZE4(c->n, cy, c->oh, c->ow))))
         return;
     BOTH(be->crop_concat_forward(be, T(y, b), T(skip, b), T(up, b)), "crop_concat_forward");
     compare_pair(h, "y", y);
-    if (!pair_act(h, dy, c->n, cy, c->oh, c->ow, rand_array(h, SIZE4(c->n, cy, c->oh, c->ow), -1, 1)) ||
+    if (!pair_act(h, dy, c->n, cy, c->oh, c->ow,
+                  rand_array(h, SIZE4(c->n, cy, c->oh, c->ow), -1, 1)) ||
         (!(c->flags & F_NOSKIP) &&
          !pair_act(h, dskip, c->n, c->c, c->h, c->w, garbage(h, SIZE4(c->n, c->c, c->h, c->w)))) ||
-        (!(c->flags & F_NOUP) &&
-         !pair_act(h, dup, c->n, c->co, c->oh, c->ow, garbage(h, SIZE4(c->n, c->co, c->oh, c->ow)))))
+        (!(c->flags & F_NOUP) && !pair_act(h, dup, c->n, c->co, c->oh, c->ow,
+                                           garbage(h, SIZE4(c->n, c->co, c->oh, c->ow)))))
         return;
     BOTH(be->crop_concat_backward(be, T(dskip, b), T(dup, b), T(dy, b), !!(c->flags & F_ACC),
                                   !!(c->flags & F_ACC_UP)),
@@ -811,8 +900,8 @@ static void run_loss(Harness *h, const OpCase *c)
         cw[k] = test_rng_uniform(&h->rng, 0.25f, 4.0f);
     if (!pair_act(h, logits, c->n, K, c->h, c->w, rand_array(h, count, -4, 4)) ||
         !pair_act(h, target, c->n, 1, c->h, c->w, tv) ||
-        ((c->flags & F_WEIGHT) &&
-         !pair_act(h, weight, c->n, 1, c->h, c->w, rand_array(h, (size_t)c->n * plane, 0.2f, 3.0f))) ||
+        ((c->flags & F_WEIGHT) && !pair_act(h, weight, c->n, 1, c->h, c->w,
+                                            rand_array(h, (size_t)c->n * plane, 0.2f, 3.0f))) ||
         !pair_act(h, loss, 1, 1, 1, 1, garbage(h, 1)) ||
         (!(c->flags & F_NOGRAD) && !pair_act(h, dl, c->n, K, c->h, c->w, garbage(h, count))))
         return;
@@ -832,10 +921,14 @@ static void run_optimizer(Harness *h, const OpCase *c, int adam)
         !pair_param(h, m, 1, 1, 1, c->w, rand_array(h, count, -0.1f, 0.1f)) ||
         (adam && !pair_param(h, v, 1, 1, 1, c->w, rand_array(h, count, 0.0f, 0.01f))))
         return;
-    UnetOptimizerStep s = { .lr = adam ? 1e-3f : 0.05f, .momentum = c->slope,
-                            .nesterov = !!(c->flags & F_NESTEROV), .weight_decay = 1e-2f,
-                            .decoupled_decay = !!(c->flags & F_DECOUPLED), .beta1 = 0.9f,
-                            .beta2 = 0.999f, .eps = 1e-8f };
+    UnetOptimizerStep s = { .lr = adam ? 1e-3f : 0.05f,
+                            .momentum = c->slope,
+                            .nesterov = !!(c->flags & F_NESTEROV),
+                            .weight_decay = 1e-2f,
+                            .decoupled_decay = !!(c->flags & F_DECOUPLED),
+                            .beta1 = 0.9f,
+                            .beta2 = 0.999f,
+                            .eps = 1e-8f };
     for (int step = 1; step <= 3; step++) {
         float *gv = rand_array(h, count, -1, 1);
         if (!gv)
@@ -843,7 +936,8 @@ static void run_optimizer(Harness *h, const OpCase *c, int adam)
         BOTH(be->buffer_upload(be, g->buf[b], gv, count), "buffer_upload");
         s.step = step;
         if (adam) {
-            BOTH(be->adam_update(be, p->buf[b], g->buf[b], m->buf[b], v->buf[b], count, &s), "adam_update");
+            BOTH(be->adam_update(be, p->buf[b], g->buf[b], m->buf[b], v->buf[b], count, &s),
+                 "adam_update");
         } else {
             BOTH(be->sgd_update(be, p->buf[b], g->buf[b], m->buf[b], count, &s), "sgd_update");
         }
@@ -945,7 +1039,9 @@ int op_harness_compare_ex(UnetBackend *test, UnetBackend *ref, double tol, const
         }
     }
     if (out)
-        fprintf(out, "op-harness: %s vs %s, tol %.1e: %d/%d cases passed; worst max error %.2e (%s), worst nmse %.2e\n",
+        fprintf(out,
+                "op-harness: %s vs %s, tol %.1e: %d/%d cases passed; worst max error %.2e (%s), "
+                "worst nmse %.2e\n",
                 test->name, ref->name, tol, st.cases - st.failed, st.cases, st.worst_max,
                 st.worst_case[0] ? st.worst_case : "-", st.worst_nmse);
     free(t);

@@ -1,4 +1,4 @@
-/* op-harness.h - runs every backend op on two backends from the same random inputs and compares (ggml's test-backend-ops). */
+/* op-harness.h - every backend op run on two backends from the same inputs and compared. */
 /*
  * Each case of a fixed table (odd sizes, valid-padding crops, stride 2, N = 2
  * batches, channel counts that are and are not multiples of 8 and 16) builds

@@ -1,4 +1,4 @@
-/* test-parity-ref-self.c - the op harness against itself: reference vs reference is exact, and planted bugs are caught. */
+/* test-parity-ref-self.c - the op harness on itself: ref vs ref exact, planted bugs caught. */
 #include <string.h>
 
 #include "backend.h"
@@ -29,9 +29,9 @@ static UnetStatus sgd_no_nesterov(UnetBackend *be, float *param, const float *gr
 
 /* Bug: running statistics updated with the wrong momentum. */
 static UnetStatus bn_wrong_momentum(UnetBackend *be, UnetTensor *y, const UnetTensor *x,
-                                    const UnetTensor *gamma, const UnetTensor *beta,
-                                    UnetTensor *rm, UnetTensor *rv, UnetTensor *sm, UnetTensor *si,
-                                    float momentum, float eps, int training)
+                                    const UnetTensor *gamma, const UnetTensor *beta, UnetTensor *rm,
+                                    UnetTensor *rv, UnetTensor *sm, UnetTensor *si, float momentum,
+                                    float eps, int training)
 {
     return real->batchnorm_forward(real, y, x, gamma, beta, rm, rv, sm, si, 2.0f * momentum, eps,
                                    training);
@@ -108,10 +108,10 @@ int main(void)
     bad->loss_forward_backward = loss_no_scale;
     bad->upsample2x_forward = upsample_off_by_a_bit;
     bad->softmax_forward = softmax_unsupported;
-    expect_caught(bad, ref, "conv2d", 0);      /* only the accumulate cases with dx */
-    expect_caught(bad, ref, "sgd", 0);         /* only the nesterov case */
-    expect_caught(bad, ref, "batchnorm", 0);   /* train cases (running stats), not eval */
-    expect_caught(bad, ref, "loss", 0);        /* cases with scale != 1 and a gradient */
+    expect_caught(bad, ref, "conv2d", 0);    /* only the accumulate cases with dx */
+    expect_caught(bad, ref, "sgd", 0);       /* only the nesterov case */
+    expect_caught(bad, ref, "batchnorm", 0); /* train cases (running stats), not eval */
+    expect_caught(bad, ref, "loss", 0);      /* cases with scale != 1 and a gradient */
     expect_caught(bad, ref, "upsample2x", 1);
     expect_caught(bad, ref, "softmax", 1);
     OpHarnessStats clean;

@@ -124,8 +124,8 @@ static void test_conv_hand(void)
     /* Shape mismatches are refused with a message naming the op and shapes. */
     UnetTensor bad = tensor(1, 1, 3, 3, NULL);
     CHECK(be->conv2d_forward(be, &bad, &x, &w, &b, &d) == UNET_ERR_INVALID);
-    CHECK_MSG(strstr(be->error.message, "conv2d_forward") && strstr(be->error.message, "[1,1,3,3]") &&
-                  strstr(be->error.message, "[1,1,2,2]"),
+    CHECK_MSG(strstr(be->error.message, "conv2d_forward") &&
+                  strstr(be->error.message, "[1,1,3,3]") && strstr(be->error.message, "[1,1,2,2]"),
               "message: %s", be->error.message);
     UnetTensor w3 = tensor(1, 2, 2, 2, NULL);
     CHECK(be->conv2d_forward(be, &y, &x, &w3, &b, &d) == UNET_ERR_INVALID);
@@ -199,7 +199,8 @@ static void test_resample_golden(void)
         int h, w, oh, ow;
         const float *x, *y, *dy, *dx;
     } cases[] = {
-        { "resize 5x7->3x4", 5, 7, 3, 4, resize_down_x, resize_down_y, resize_down_dy, resize_down_dx },
+        { "resize 5x7->3x4", 5, 7, 3, 4, resize_down_x, resize_down_y, resize_down_dy,
+          resize_down_dx },
         { "resize 3x2->7x5", 3, 2, 7, 5, resize_up_x, resize_up_y, resize_up_dy, resize_up_dx },
     };
     for (size_t i = 0; i < N_OF(cases); i++) {
@@ -228,7 +229,8 @@ static void test_crop_concat_hand(void)
     for (int i = 0; i < 6; i++)
         uv[i] = 100.0f + (float)i;
     const float want[12] = { 7, 8, 9, 13, 14, 15, 100, 101, 102, 103, 104, 105 };
-    UnetTensor skip = tensor(1, 1, 5, 6, sv), up = tensor(1, 1, 2, 3, uv), y = tensor(1, 2, 2, 3, NULL);
+    UnetTensor skip = tensor(1, 1, 5, 6, sv), up = tensor(1, 1, 2, 3, uv),
+               y = tensor(1, 2, 2, 3, NULL);
     CHECK(be->crop_concat_forward(be, &y, &skip, &up) == UNET_OK);
     EXPECT("crop_concat y", &y, want);
 
@@ -251,7 +253,8 @@ static void test_crop_concat_hand(void)
     /* A skip smaller than up cannot be cropped. */
     UnetTensor y2 = tensor(1, 2, 5, 6, NULL);
     CHECK(be->crop_concat_forward(be, &y2, &up, &skip) == UNET_ERR_INVALID);
-    CHECK_MSG(strstr(be->error.message, "crop_concat_forward") && strstr(be->error.message, "[1,1,2,3]"),
+    CHECK_MSG(strstr(be->error.message, "crop_concat_forward") &&
+                  strstr(be->error.message, "[1,1,2,3]"),
               "message: %s", be->error.message);
     UnetTensor *all[] = { &skip, &up, &y, &dskip, &dup, &y2 };
     for (size_t i = 0; i < N_OF(all); i++)
@@ -331,7 +334,8 @@ static void test_batchnorm_golden(void)
     EXPECT2("batchnorm dgamma accumulated", &dg, bn_dgamma);
 
     UnetTensor ex = tensor(1, 3, 2, 2, bn_eval_x), ey = tensor(1, 3, 2, 2, NULL);
-    CHECK(be->batchnorm_forward(be, &ey, &ex, &g, &b, &rm, &rv, NULL, NULL, 0.1f, 1e-5f, 0) == UNET_OK);
+    CHECK(be->batchnorm_forward(be, &ey, &ex, &g, &b, &rm, &rv, NULL, NULL, 0.1f, 1e-5f, 0) ==
+          UNET_OK);
     EXPECT("batchnorm eval y", &ey, bn_eval_y);
     EXPECT("batchnorm eval leaves running_mean", &rm, bn_rm1);
 
@@ -339,7 +343,8 @@ static void test_batchnorm_golden(void)
     UnetTensor one = tensor(1, 3, 1, 1, NULL), oy = tensor(1, 3, 1, 1, NULL);
     CHECK(be->batchnorm_forward(be, &oy, &one, &g, &b, &rm, &rv, &sm, &si, 0.1f, 1e-5f, 1) ==
           UNET_ERR_INVALID);
-    UnetTensor *all[] = { &x, &y, &g, &b, &rm, &rv, &sm, &si, &dy, &dx, &dg, &db, &ex, &ey, &one, &oy };
+    UnetTensor *all[] = { &x,  &y,  &g,  &b,  &rm, &rv, &sm,  &si,
+                          &dy, &dx, &dg, &db, &ex, &ey, &one, &oy };
     for (size_t i = 0; i < N_OF(all); i++)
         release(all[i]);
 }
@@ -373,7 +378,8 @@ static void loss_case(const char *name, UnetLossKind kind, int n, int k, int h, 
     if (weight)
         wt = tensor(n, 1, h, w, weight);
     UnetTensor l = tensor(1, 1, 1, 1, NULL), d = tensor(n, k, h, w, NULL);
-    CHECK(be->loss_forward_backward(be, &l, &d, &x, &t, weight ? &wt : NULL, cw, kind, 1.0f) == UNET_OK);
+    CHECK(be->loss_forward_backward(be, &l, &d, &x, &t, weight ? &wt : NULL, cw, kind, 1.0f) ==
+          UNET_OK);
     size_t count = (size_t)n * k * h * w;
     char what[96];
     snprintf(what, sizeof what, "%s loss", name);
@@ -381,7 +387,8 @@ static void loss_case(const char *name, UnetLossKind kind, int n, int k, int h, 
     snprintf(what, sizeof what, "%s dlogits", name);
     expect_near(what, &d, want_grad, count, 1.0, TOL);
     /* grad_scale scales the gradient only. */
-    CHECK(be->loss_forward_backward(be, &l, &d, &x, &t, weight ? &wt : NULL, cw, kind, 0.5f) == UNET_OK);
+    CHECK(be->loss_forward_backward(be, &l, &d, &x, &t, weight ? &wt : NULL, cw, kind, 0.5f) ==
+          UNET_OK);
     expect_near(what, &d, want_grad, count, 0.5, TOL);
     expect_near(name, &l, want_loss, 1, 1.0, TOL);
     release(&x);
@@ -449,8 +456,9 @@ static void test_optimizers_golden(void)
     sgd.nesterov = 0;
     sgd.weight_decay = 0.0f;
     opt_case("sgd momentum", &sgd, 0, opt_sgd_momentum);
-    UnetOptimizerStep adam = { .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                               .weight_decay = 0.01f };
+    UnetOptimizerStep adam = {
+        .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f
+    };
     opt_case("adam", &adam, 1, opt_adam);
     adam.decoupled_decay = 1;
     adam.weight_decay = 0.1f;
@@ -460,7 +468,7 @@ static void test_optimizers_golden(void)
     CHECK(be->adam_update(be, &p, &g, &m, &v, 1, &adam) == UNET_ERR_INVALID);
 }
 
-/* ---- memory ----------------------------------------------------------------------------------- */
+/* ---- memory ---------------------------------------------------------------------------------- */
 
 static void test_memory(void)
 {

@@ -1,4 +1,4 @@
-/* backend-ref.c - the reference backend: every op of backend.h as plain loops over NCHW host memory. */
+/* backend-ref.c - the reference backend: every backend.h op as plain loops over NCHW memory. */
 /*
  * Written for clarity, not speed: single-threaded, straight loops, double
  * accumulators in every reduction (convolution sums, norm statistics, loss
@@ -17,11 +17,11 @@
 
 #include "kernels.h"
 
-#define TRY(expr)                       \
-    do {                                \
-        UnetStatus try_st_ = (expr);    \
-        if (try_st_ != UNET_OK)         \
-            return try_st_;             \
+#define TRY(expr)                    \
+    do {                             \
+        UnetStatus try_st_ = (expr); \
+        if (try_st_ != UNET_OK)      \
+            return try_st_;          \
     } while (0)
 
 /* ---- shape checks ----------------------------------------------------------- */
@@ -65,8 +65,9 @@ static UnetStatus expect(UnetBackend *be, const char *op, const char *name, cons
 {
     TRY(present(be, op, name, t));
     if (t->n != n || t->c != c || t->h != h || t->w != w)
-        return unet_error_set(&be->error, UNET_ERR_INVALID, "%s: %s is %s but must be [%d,%d,%d,%d]",
-                              op, name, shape_str(t).s, n, c, h, w);
+        return unet_error_set(&be->error, UNET_ERR_INVALID,
+                              "%s: %s is %s but must be [%d,%d,%d,%d]", op, name, shape_str(t).s, n,
+                              c, h, w);
     return UNET_OK;
 }
 
@@ -82,8 +83,8 @@ static UnetStatus expect_count(UnetBackend *be, const char *op, const char *name
     return UNET_OK;
 }
 
-static UnetStatus same_shape(UnetBackend *be, const char *op, const char *name,
-                             const UnetTensor *t, const UnetTensor *ref)
+static UnetStatus same_shape(UnetBackend *be, const char *op, const char *name, const UnetTensor *t,
+                             const UnetTensor *ref)
 {
     return expect(be, op, name, t, ref->n, ref->c, ref->h, ref->w);
 }
@@ -135,7 +136,8 @@ static UnetStatus ref_buffer_fill(UnetBackend *be, float *buf, size_t count, flo
     return UNET_OK;
 }
 
-static UnetStatus ref_buffer_upload(UnetBackend *be, float *dst, const float *host_src, size_t count)
+static UnetStatus ref_buffer_upload(UnetBackend *be, float *dst, const float *host_src,
+                                    size_t count)
 {
     if ((!dst || !host_src) && count)
         return unet_error_set(&be->error, UNET_ERR_INVALID, "buffer_upload: NULL buffer");
@@ -161,7 +163,8 @@ static UnetStatus ref_tensor_init(UnetBackend *be, UnetTensor *t, int n, int c, 
     memset(t, 0, sizeof *t);
     if (n < 1 || c < 1 || h < 1 || w < 1)
         return unet_error_set(&be->error, UNET_ERR_INVALID,
-                              "tensor_init: shape [%d,%d,%d,%d] has an empty dimension", n, c, h, w);
+                              "tensor_init: shape [%d,%d,%d,%d] has an empty dimension", n, c, h,
+                              w);
     size_t count = (size_t)n * (size_t)c * (size_t)h * (size_t)w;
     float *p = ref_buffer_alloc(be, count);
     if (!p)
@@ -233,7 +236,8 @@ static UnetStatus check_conv(UnetBackend *be, const char *op, const UnetTensor *
                              int *ho, int *wo)
 {
     if (!d)
-        return unet_error_set(&be->error, UNET_ERR_INVALID, "%s: convolution descriptor is NULL", op);
+        return unet_error_set(&be->error, UNET_ERR_INVALID, "%s: convolution descriptor is NULL",
+                              op);
     if (d->kernel < 1 || d->stride < 1 || d->pad < 0)
         return unet_error_set(&be->error, UNET_ERR_INVALID,
                               "%s: bad descriptor kernel %d stride %d pad %d (need kernel >= 1, "
@@ -491,7 +495,8 @@ static UnetStatus ref_maxpool2x2_forward(UnetBackend *be, UnetTensor *y, const U
             for (int oy = 0; oy < y->h; oy++)
                 for (int ox = 0; ox < y->w; ox++) {
                     int i = window_argmax(x, n, c, oy, ox);
-                    y->data[at(y, n, c, oy, ox)] = x->data[at(x, n, c, 2 * oy + i / 2, 2 * ox + i % 2)];
+                    y->data[at(y, n, c, oy, ox)] =
+                        x->data[at(x, n, c, 2 * oy + i / 2, 2 * ox + i % 2)];
                 }
     return UNET_OK;
 }
@@ -661,9 +666,10 @@ static UnetStatus ref_crop_concat_backward(UnetBackend *be, UnetTensor *dskip, U
     if (dup)
         TRY(expect(be, op, "up gradient dup", dup, dy->n, cu, dy->h, dy->w));
     if (dskip && (dskip->n != dy->n || dskip->h < dy->h || dskip->w < dy->w))
-        return unet_error_set(&be->error, UNET_ERR_INVALID,
-                              "%s: skip gradient dskip %s is smaller than dy %s or has another batch",
-                              op, shape_str(dskip).s, shape_str(dy).s);
+        return unet_error_set(
+            &be->error, UNET_ERR_INVALID,
+            "%s: skip gradient dskip %s is smaller than dy %s or has another batch", op,
+            shape_str(dskip).s, shape_str(dy).s);
     if (dskip) {
         const int oy = (dskip->h - dy->h) / 2, ox = (dskip->w - dy->w) / 2;
         if (!accumulate_skip)
@@ -828,7 +834,8 @@ static UnetStatus ref_batchnorm_forward(UnetBackend *be, UnetTensor *y, const Un
             if (save_invstd)
                 save_invstd->data[c] = invstd;
             if (running_mean)
-                running_mean->data[c] = unet_k_running_update(running_mean->data[c], mean, momentum);
+                running_mean->data[c] =
+                    unet_k_running_update(running_mean->data[c], mean, momentum);
             if (running_var)
                 running_var->data[c] = unet_k_running_update(
                     running_var->data[c], (float)(sq / (double)(M - 1)), momentum);
@@ -884,8 +891,8 @@ static void norm_group_backward(UnetTensor *dx, UnetTensor *dgamma, UnetTensor *
 static UnetStatus ref_batchnorm_backward(UnetBackend *be, UnetTensor *dx, UnetTensor *dgamma,
                                          UnetTensor *dbeta, const UnetTensor *dy,
                                          const UnetTensor *x, const UnetTensor *gamma,
-                                         const UnetTensor *save_mean,
-                                         const UnetTensor *save_invstd, int accumulate)
+                                         const UnetTensor *save_mean, const UnetTensor *save_invstd,
+                                         int accumulate)
 {
     const char *op = "batchnorm_backward";
     TRY(present(be, op, "input x", x));
@@ -925,9 +932,10 @@ static UnetStatus ref_instancenorm_forward(UnetBackend *be, UnetTensor *y, const
                               (double)eps);
     const size_t plane = (size_t)x->h * (size_t)x->w;
     if (plane < 2)
-        return unet_error_set(&be->error, UNET_ERR_INVALID,
-                              "%s: input %s has one pixel per plane; instance norm needs more than one",
-                              op, shape_str(x).s);
+        return unet_error_set(
+            &be->error, UNET_ERR_INVALID,
+            "%s: input %s has one pixel per plane; instance norm needs more than one", op,
+            shape_str(x).s);
     for (int n = 0; n < x->n; n++)
         for (int c = 0; c < x->c; c++) {
             const float *px = &x->data[at(x, n, c, 0, 0)];
@@ -1036,7 +1044,8 @@ static UnetStatus ref_loss_forward_backward(UnetBackend *be, UnetTensor *loss, U
         if (!sums || !scratch) {
             free(sums);
             free(scratch);
-            return no_memory(be, op, 3 * (size_t)K * sizeof(double) + 2 * (size_t)K * sizeof(float));
+            return no_memory(be, op,
+                             3 * (size_t)K * sizeof(double) + 2 * (size_t)K * sizeof(float));
         }
     }
 
@@ -1081,7 +1090,8 @@ static UnetStatus ref_loss_forward_backward(UnetBackend *be, UnetTensor *loss, U
                     float cw = class_weight ? class_weight[ti] : 1.0f;
                     for (int c = 0; c < K; c++)
                         d[(size_t)c * plane + i] =
-                            wi * cw * unet_k_softmax_ce_grad(x[(size_t)c * plane + i], m, s, c == ti);
+                            wi * cw *
+                            unet_k_softmax_ce_grad(x[(size_t)c * plane + i], m, s, c == ti);
                 }
             }
             continue;
@@ -1115,8 +1125,8 @@ static UnetStatus ref_loss_forward_backward(UnetBackend *be, UnetTensor *loss, U
         }
         double image_loss = 0.0;
         for (int c = 0; c < K; c++)
-            image_loss += unet_k_dice_loss((float)inter[c], (float)psum[c], (float)tsum[c],
-                                           UNET_DICE_SMOOTH);
+            image_loss +=
+                unet_k_dice_loss((float)inter[c], (float)psum[c], (float)tsum[c], UNET_DICE_SMOOTH);
         total += image_loss / K;
         if (!d)
             continue;
@@ -1162,7 +1172,8 @@ static UnetStatus ref_sgd_update(UnetBackend *be, float *param, const float *gra
                               "sgd_update: parameter, gradient or step settings missing");
     if (s->momentum != 0.0f && !momentum_buf && count)
         return unet_error_set(&be->error, UNET_ERR_INVALID,
-                              "sgd_update: momentum %g needs a momentum buffer", (double)s->momentum);
+                              "sgd_update: momentum %g needs a momentum buffer",
+                              (double)s->momentum);
     float dummy = 0.0f;
     for (size_t i = 0; i < count; i++)
         param[i] = unet_k_sgd(param[i], grad[i], momentum_buf ? &momentum_buf[i] : &dummy, s->lr,

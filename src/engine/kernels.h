@@ -55,7 +55,8 @@ UNET_HD float unet_k_sigmoid_grad(float dy, float y)
 /* The two numbers every softmax quantity needs: m = max_i x_i and
  * s = sum_i exp(x_i - m) (so no term overflows). Kept apart rather than folded
  * into logsumexp = m + log(s), which loses digits when |m| is large. */
-UNET_HD void unet_k_softmax_stats(const float *x, int k, size_t stride, float *max, float *sum)
+UNET_HD void unet_k_softmax_stats(const float *x, int k, size_t stride, float *max_out,
+                                  float *sum_out)
 {
     float m = x[0];
     for (int i = 1; i < k; i++)
@@ -63,26 +64,26 @@ UNET_HD void unet_k_softmax_stats(const float *x, int k, size_t stride, float *m
     float s = 0.0f;
     for (int i = 0; i < k; i++)
         s += expf(x[(size_t)i * stride] - m);
-    *max = m;
-    *sum = s;
+    *max_out = m;
+    *sum_out = s;
 }
 
 /* softmax_i = exp(x_i - m) / s. */
-UNET_HD float unet_k_softmax_prob(float x, float max, float sum)
+UNET_HD float unet_k_softmax_prob(float x, float max_x, float sum)
 {
-    return expf(x - max) / sum;
+    return expf(x - max_x) / sum;
 }
 
 /* Cross-entropy of one pixel, -log softmax_target = (m - x_target) + log(s). */
-UNET_HD float unet_k_softmax_ce(float x_target, float max, float sum)
+UNET_HD float unet_k_softmax_ce(float x_target, float max_x, float sum)
 {
-    return (max - x_target) + logf(sum);
+    return (max_x - x_target) + logf(sum);
 }
 
 /* d CE / d x_i = softmax_i - [i == target]. */
-UNET_HD float unet_k_softmax_ce_grad(float x, float max, float sum, int is_target)
+UNET_HD float unet_k_softmax_ce_grad(float x, float max_x, float sum, int is_target)
 {
-    return expf(x - max) / sum - (is_target ? 1.0f : 0.0f);
+    return expf(x - max_x) / sum - (is_target ? 1.0f : 0.0f);
 }
 
 /* ---- soft Dice of one image and class ----------------------------------------
