@@ -1,9 +1,10 @@
-/* test-parity-cuda.c - the CUDA backend against the reference backend: every op of the harness, large shapes that split reductions over many blocks, transfers larger than the staging buffer, deferred target errors, determinism. Skips (77) without a GPU. */
+/* test-parity-cuda.c - the CUDA backend against the reference backend: every op of the harness, U-Net-sized convolutions, large shapes that split reductions over many blocks, transfers larger than the staging buffer, deferred target errors, three training steps of each model. Skips (77) without a GPU. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+#include "model.h"
 #include "op-harness.h"
 #include "test-common.h"
 
@@ -18,13 +19,18 @@
 static UnetBackend *cuda, *ref;
 static TestRng rng;
 
+/* One logical tensor on both backends; parameters (weights, biases, norm
+ * affines and statistics, their gradients) are plain views of buffers, as the
+ * models make them. */
 typedef struct Pair {
     UnetTensor t[2]; /* [0] on cuda, [1] on ref */
+    float *buf[2];   /* parameter buffers, NULL for activations */
 } Pair;
 
 static Pair pair_new(int n, int c, int h, int w, const float *host)
 {
     Pair p;
+    memset(&p, 0, sizeof p);
     UnetBackend *be[2] = { cuda, ref };
     for (int i = 0; i < 2; i++) {
         CHECK_MSG(be[i]->tensor_init(be[i], &p.t[i], n, c, h, w) == UNET_OK, "%s",
@@ -46,10 +52,32 @@ static Pair pair_random(int n, int c, int h, int w, float lo, float hi)
     return p;
 }
 
+static Pair param_random(int n, int c, int h, int w, float lo, float hi)
+{
+    size_t count = (size_t)n * c * h * w;
+    float *host = malloc(count * sizeof(float));
+    test_fill_uniform(&rng, host, count, lo, hi);
+    Pair p;
+    memset(&p, 0, sizeof p);
+    UnetBackend *be[2] = { cuda, ref };
+    for (int i = 0; i < 2; i++) {
+        p.buf[i] = be[i]->buffer_alloc(be[i], count);
+        CHECK_MSG(p.buf[i] && be[i]->buffer_upload(be[i], p.buf[i], host, count) == UNET_OK, "%s",
+                  be[i]->error.message);
+        be[i]->tensor_view(be[i], &p.t[i], p.buf[i], n, c, h, w);
+    }
+    free(host);
+    return p;
+}
+
 static void pair_free(Pair *p)
 {
-    cuda->tensor_release(cuda, &p->t[0]);
-    ref->tensor_release(ref, &p->t[1]);
+    UnetBackend *be[2] = { cuda, ref };
+    for (int i = 0; i < 2; i++) {
+        be[i]->tensor_release(be[i], &p->t[i]);
+        if (p->buf[i])
+            be[i]->buffer_free(be[i], p->buf[i]);
+    }
 }
 
 /* Downloads both sides and compares; returns the NMSE. */
@@ -87,13 +115,63 @@ static double compare(const char *what, const Pair *p, double max_tol, double nm
         CHECK_MSG(s1_ == UNET_OK, "reference: %s", ref->error.message);                    \
     } while (0)
 
+/* Convolutions with the default U-Net's channel counts (cuDNN picks other
+ * algorithms for them than for the harness's small shapes). */
+static void unet_sized_conv(int n, int ci, int h, int w, int co, int k, int pad, int acc)
+{
+    UnetConvDesc d = { k, 1, pad };
+    int ho = unet_conv_out_size(h, &d), wo = unet_conv_out_size(w, &d);
+    Pair x = pair_random(n, ci, h, w, -1, 1), wt = param_random(co, ci, k, k, -0.1f, 0.1f);
+    Pair b = param_random(1, co, 1, 1, -0.5f, 0.5f), y = pair_new(n, co, ho, wo, NULL);
+    Pair dy = pair_random(n, co, ho, wo, -1, 1), dx = pair_random(n, ci, h, w, -1, 1);
+    Pair dw = param_random(co, ci, k, k, -1, 1), db = param_random(1, co, 1, 1, -1, 1);
+    BOTH(cuda->conv2d_forward(cuda, &y.t[0], &x.t[0], &wt.t[0], &b.t[0], &d),
+         ref->conv2d_forward(ref, &y.t[1], &x.t[1], &wt.t[1], &b.t[1], &d));
+    BOTH(cuda->conv2d_backward(cuda, &dx.t[0], &dw.t[0], &db.t[0], &dy.t[0], &x.t[0], &wt.t[0], &d,
+                               acc),
+         ref->conv2d_backward(ref, &dx.t[1], &dw.t[1], &db.t[1], &dy.t[1], &x.t[1], &wt.t[1], &d,
+                              acc));
+    char what[96];
+    snprintf(what, sizeof what, "conv%dx%d [%d,%d,%d,%d]->%d y", k, k, n, ci, h, w, co);
+    compare(what, &y, FP32_MAX, FP32_NMSE);
+    compare("  dx", &dx, FP32_MAX, FP32_NMSE);
+    compare("  dw", &dw, FP32_MAX, FP32_NMSE);
+    compare("  db", &db, FP32_MAX, FP32_NMSE);
+    Pair *all[] = { &x, &wt, &b, &y, &dy, &dx, &dw, &db };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pair_free(all[i]);
+}
+
+static void unet_sized_upconv(int n, int ci, int h, int w, int co, int acc)
+{
+    Pair x = pair_random(n, ci, h, w, -1, 1), wt = param_random(ci, co, 2, 2, -0.1f, 0.1f);
+    Pair b = param_random(1, co, 1, 1, -0.5f, 0.5f), y = pair_new(n, co, 2 * h, 2 * w, NULL);
+    Pair dy = pair_random(n, co, 2 * h, 2 * w, -1, 1), dx = pair_random(n, ci, h, w, -1, 1);
+    Pair dw = param_random(ci, co, 2, 2, -1, 1), db = param_random(1, co, 1, 1, -1, 1);
+    BOTH(cuda->upconv2x2_forward(cuda, &y.t[0], &x.t[0], &wt.t[0], &b.t[0]),
+         ref->upconv2x2_forward(ref, &y.t[1], &x.t[1], &wt.t[1], &b.t[1]));
+    BOTH(cuda->upconv2x2_backward(cuda, &dx.t[0], &dw.t[0], &db.t[0], &dy.t[0], &x.t[0], &wt.t[0],
+                                  acc),
+         ref->upconv2x2_backward(ref, &dx.t[1], &dw.t[1], &db.t[1], &dy.t[1], &x.t[1], &wt.t[1],
+                                 acc));
+    char what[96];
+    snprintf(what, sizeof what, "upconv [%d,%d,%d,%d]->%d y", n, ci, h, w, co);
+    compare(what, &y, FP32_MAX, FP32_NMSE);
+    compare("  dx", &dx, FP32_MAX, FP32_NMSE);
+    compare("  dw", &dw, FP32_MAX, FP32_NMSE);
+    compare("  db", &db, FP32_MAX, FP32_NMSE);
+    Pair *all[] = { &x, &wt, &b, &y, &dy, &dx, &dw, &db };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pair_free(all[i]);
+}
+
 /* Batch norm with 15360 values per channel (several blocks per channel). */
 static void large_batchnorm(void)
 {
     Pair x = pair_random(2, 4, 96, 80, -2.0f, 3.0f), y = pair_random(2, 4, 96, 80, 0, 1);
-    Pair g = pair_random(1, 4, 1, 1, 0.5f, 1.5f), b = pair_random(1, 4, 1, 1, -1, 1);
-    Pair rm = pair_random(1, 4, 1, 1, -0.1f, 0.1f), rv = pair_random(1, 4, 1, 1, 0.9f, 1.1f);
-    Pair sm = pair_new(1, 4, 1, 1, NULL), si = pair_new(1, 4, 1, 1, NULL);
+    Pair g = param_random(1, 4, 1, 1, 0.5f, 1.5f), b = param_random(1, 4, 1, 1, -1, 1);
+    Pair rm = param_random(1, 4, 1, 1, -0.1f, 0.1f), rv = param_random(1, 4, 1, 1, 0.9f, 1.1f);
+    Pair sm = param_random(1, 4, 1, 1, 0, 1), si = param_random(1, 4, 1, 1, 0, 1);
     BOTH(cuda->batchnorm_forward(cuda, &y.t[0], &x.t[0], &g.t[0], &b.t[0], &rm.t[0], &rv.t[0],
                                  &sm.t[0], &si.t[0], 0.1f, 1e-5f, 1),
          ref->batchnorm_forward(ref, &y.t[1], &x.t[1], &g.t[1], &b.t[1], &rm.t[1], &rv.t[1],
@@ -105,7 +183,7 @@ static void large_batchnorm(void)
     compare("batchnorm running_var", &rv, 1e-4, 1e-8);
 
     Pair dy = pair_random(2, 4, 96, 80, -1, 1), dx = pair_random(2, 4, 96, 80, -1, 1);
-    Pair dg = pair_random(1, 4, 1, 1, -1, 1), db = pair_random(1, 4, 1, 1, -1, 1);
+    Pair dg = param_random(1, 4, 1, 1, -1, 1), db = param_random(1, 4, 1, 1, -1, 1);
     BOTH(cuda->batchnorm_backward(cuda, &dx.t[0], &dg.t[0], &db.t[0], &dy.t[0], &x.t[0], &g.t[0],
                                   &sm.t[0], &si.t[0], 1),
          ref->batchnorm_backward(ref, &dx.t[1], &dg.t[1], &db.t[1], &dy.t[1], &x.t[1], &g.t[1],
@@ -129,8 +207,8 @@ static void large_batchnorm(void)
 static void large_instancenorm(void)
 {
     Pair x = pair_random(2, 3, 96, 96, -1.0f, 4.0f), y = pair_new(2, 3, 96, 96, NULL);
-    Pair g = pair_random(1, 3, 1, 1, 0.5f, 1.5f), b = pair_random(1, 3, 1, 1, -1, 1);
-    Pair sm = pair_new(2, 3, 1, 1, NULL), si = pair_new(2, 3, 1, 1, NULL);
+    Pair g = param_random(1, 3, 1, 1, 0.5f, 1.5f), b = param_random(1, 3, 1, 1, -1, 1);
+    Pair sm = param_random(2, 3, 1, 1, 0, 1), si = param_random(2, 3, 1, 1, 0, 1);
     BOTH(cuda->instancenorm_forward(cuda, &y.t[0], &x.t[0], &g.t[0], &b.t[0], &sm.t[0], &si.t[0],
                                     1e-5f),
          ref->instancenorm_forward(ref, &y.t[1], &x.t[1], &g.t[1], &b.t[1], &sm.t[1], &si.t[1],
@@ -138,7 +216,7 @@ static void large_instancenorm(void)
     compare("instancenorm [2,3,96,96] y", &y, 1e-4, 1e-8);
     compare("instancenorm save_invstd", &si, 1e-4, 1e-8);
     Pair dy = pair_random(2, 3, 96, 96, -1, 1), dx = pair_new(2, 3, 96, 96, NULL);
-    Pair dg = pair_random(1, 3, 1, 1, -1, 1), db = pair_random(1, 3, 1, 1, -1, 1);
+    Pair dg = param_random(1, 3, 1, 1, -1, 1), db = param_random(1, 3, 1, 1, -1, 1);
     BOTH(cuda->instancenorm_backward(cuda, &dx.t[0], &dg.t[0], &db.t[0], &dy.t[0], &x.t[0],
                                      &g.t[0], &sm.t[0], &si.t[0], 0),
          ref->instancenorm_backward(ref, &dx.t[1], &dg.t[1], &db.t[1], &dy.t[1], &x.t[1], &g.t[1],
@@ -217,9 +295,9 @@ static void large_losses(void)
 /* Bias gradient over 18000 values per channel; bilinear gathers with a x16 reach. */
 static void large_reductions_and_resize(void)
 {
-    Pair x = pair_random(2, 3, 100, 90, -1, 1), wgt = pair_random(2, 3, 1, 1, -1, 1);
-    Pair dy = pair_random(2, 2, 100, 90, -1, 1), dw = pair_random(2, 3, 1, 1, -1, 1);
-    Pair db = pair_random(1, 2, 1, 1, -1, 1), dx = pair_new(2, 3, 100, 90, NULL);
+    Pair x = pair_random(2, 3, 100, 90, -1, 1), wgt = param_random(2, 3, 1, 1, -1, 1);
+    Pair dy = pair_random(2, 2, 100, 90, -1, 1), dw = param_random(2, 3, 1, 1, -1, 1);
+    Pair db = param_random(1, 2, 1, 1, -1, 1), dx = pair_new(2, 3, 100, 90, NULL);
     UnetConvDesc d = { 1, 1, 0 };
     BOTH(cuda->conv2d_backward(cuda, &dx.t[0], &dw.t[0], &db.t[0], &dy.t[0], &x.t[0], &wgt.t[0],
                                &d, 0),
@@ -350,12 +428,148 @@ static void shape_errors(void)
                                           "[1,8,8,8]") != NULL,
               "message: %s", cuda->error.message);
     CHECK(cuda->conv2d_forward(cuda, &y, &x, &wt, NULL, &same) == UNET_OK);
-    float centre[100];
-    CHECK(cuda->tensor_download(cuda, centre, &y) == UNET_OK);
-    CHECK_MSG(fabsf(centre[55] - 18.0f) < 1e-4f, "centre %g, expected 18", (double)centre[55]);
+    float out[8 * 10 * 10];
+    CHECK(cuda->tensor_download(cuda, out, &y) == UNET_OK);
+    CHECK_MSG(fabsf(out[55] - 18.0f) < 1e-4f, "interior %g, expected 18", (double)out[55]);
     cuda->tensor_release(cuda, &x);
     cuda->tensor_release(cuda, &wt);
     cuda->tensor_release(cuda, &y);
+}
+
+/* Three SGD steps of a model on both backends from the same initialisation
+ * and data: the losses of every step and the parameters' change must agree. */
+#define MODEL_LOSS_TOL 1e-4  /* relative difference of each step's loss */
+#define MODEL_DELTA_NMSE 1e-5 /* nmse of the parameter change after 3 steps */
+
+static void model_case(const char *name, const UnetModelConfig *cfg, int n, int near,
+                       UnetLossKind kind)
+{
+    UnetError err = { 0 };
+    int side, out;
+    CHECK(unet_model_valid_input_size(cfg, near, &side, &out) == 0);
+    UnetBackend *be[2] = { cuda, ref };
+    UnetModel *m[2];
+    for (int b = 0; b < 2; b++) {
+        m[b] = unet_model_new(cfg, be[b], &err);
+        CHECK_MSG(m[b] != NULL, "%s on %s: %s", name, be[b]->name, err.message);
+    }
+    if (!m[0] || !m[1]) {
+        unet_model_free(m[0]);
+        unet_model_free(m[1]);
+        return;
+    }
+    const size_t count = unet_model_param_count(m[0]);
+    CHECK(count == unet_model_param_count(m[1]));
+    const int in = cfg->in_channels, k = cfg->classes;
+    size_t xn = (size_t)n * in * side * side, tn = (size_t)n * out * out;
+    float *hx = malloc(xn * sizeof(float)), *ht = malloc(tn * sizeof(float));
+    test_fill_uniform(&rng, hx, xn, -1, 1);
+    for (size_t i = 0; i < tn; i++)
+        ht[i] = k == 1 ? (float)(test_rng_uniform(&rng, 0, 1) < 0.4f)
+                       : (float)(int)test_rng_uniform(&rng, 0, (float)k - 0.001f);
+    UnetTensor x[2], t[2], loss[2], dl[2];
+    float *mom[2];
+    for (int b = 0; b < 2; b++) {
+        CHECK(be[b]->tensor_init(be[b], &x[b], n, in, side, side) == UNET_OK);
+        CHECK(be[b]->tensor_upload(be[b], &x[b], hx) == UNET_OK);
+        CHECK(be[b]->tensor_init(be[b], &t[b], n, 1, out, out) == UNET_OK);
+        CHECK(be[b]->tensor_upload(be[b], &t[b], ht) == UNET_OK);
+        CHECK(be[b]->tensor_init(be[b], &loss[b], 1, 1, 1, 1) == UNET_OK);
+        CHECK(be[b]->tensor_init(be[b], &dl[b], n, k, out, out) == UNET_OK);
+        mom[b] = be[b]->buffer_alloc(be[b], count);
+        CHECK(mom[b] && be[b]->buffer_fill(be[b], mom[b], count, 0.0f) == UNET_OK);
+    }
+    UnetOptimizerStep sgd = { .lr = 0.01f, .momentum = 0.9f };
+    for (int step = 0; step < 3; step++) {
+        float l[2] = { 0, 0 };
+        for (int b = 0; b < 2; b++) {
+            UnetTensor *logits = NULL;
+            int ok = unet_model_zero_grad(m[b], &err) == UNET_OK &&
+                     unet_model_forward(m[b], &x[b], &logits, 1, &err) == UNET_OK &&
+                     unet_model_loss(m[b], logits, &t[b], NULL, NULL, kind, 1.0f, &loss[b],
+                                     &dl[b], &err) == UNET_OK &&
+                     unet_model_backward(m[b], &dl[b], &err) == UNET_OK;
+            CHECK_MSG(ok, "%s step %d on %s: %s", name, step, be[b]->name, err.message);
+            CHECK(be[b]->sgd_update(be[b], unet_model_param_arena(m[b]),
+                                    unet_model_grad_arena(m[b]), mom[b], count, &sgd) == UNET_OK);
+            CHECK(be[b]->tensor_download(be[b], &l[b], &loss[b]) == UNET_OK);
+        }
+        double rel = fabs((double)l[0] - l[1]) / fmax(fabs((double)l[1]), 1e-6);
+        CHECK_MSG(rel <= MODEL_LOSS_TOL, "%s step %d: loss %.7g (cuda) vs %.7g (reference)", name,
+                  step, (double)l[0], (double)l[1]);
+        printf("  %-22s side %3d step %d  loss %.6f vs %.6f  (rel %.1e)\n", name, side, step,
+               (double)l[0], (double)l[1], rel);
+    }
+    float *p0 = malloc(count * sizeof(float)), *pc = malloc(count * sizeof(float));
+    float *pr = malloc(count * sizeof(float));
+    CHECK(unet_model_init_host(m[1], cfg->seed, p0, NULL, &err) == UNET_OK);
+    CHECK(cuda->buffer_download(cuda, pc, unet_model_param_arena(m[0]), count) == UNET_OK);
+    CHECK(ref->buffer_download(ref, pr, unet_model_param_arena(m[1]), count) == UNET_OK);
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < count; i++) {
+        double dc = (double)pc[i] - p0[i], dr = (double)pr[i] - p0[i];
+        num += (dc - dr) * (dc - dr);
+        den += dr * dr;
+    }
+    double nmse = den > 0.0 ? num / den : num;
+    CHECK_MSG(den > 0.0 && nmse <= MODEL_DELTA_NMSE, "%s: parameter change nmse %.3g", name, nmse);
+    printf("  %-22s %zu parameters, change after 3 steps: nmse %.2e\n", name, count, nmse);
+    const UnetParamTable *buffers = unet_model_buffers(m[0]);
+    if (buffers->total) {
+        float *bc = malloc(buffers->total * sizeof(float)), *br = malloc(buffers->total * sizeof(float));
+        CHECK(cuda->buffer_download(cuda, bc, unet_model_buffer_arena(m[0]), buffers->total) ==
+              UNET_OK);
+        CHECK(ref->buffer_download(ref, br, unet_model_buffer_arena(m[1]), buffers->total) ==
+              UNET_OK);
+        size_t where = 0;
+        double diff = test_max_rel_diff(bc, br, buffers->total, &where);
+        CHECK_MSG(diff <= 1e-4, "%s: running statistics differ by %.3g at %zu", name, diff, where);
+        free(bc);
+        free(br);
+    }
+    for (int b = 0; b < 2; b++) {
+        be[b]->tensor_release(be[b], &x[b]);
+        be[b]->tensor_release(be[b], &t[b]);
+        be[b]->tensor_release(be[b], &loss[b]);
+        be[b]->tensor_release(be[b], &dl[b]);
+        be[b]->buffer_free(be[b], mom[b]);
+        unet_model_free(m[b]);
+    }
+    free(hx);
+    free(ht);
+    free(p0);
+    free(pc);
+    free(pr);
+}
+
+static void models(void)
+{
+    UnetModelConfig cfg;
+    unet_model_config_default(&cfg, UNET_ARCH_UNET); /* the paper's U-Net, small */
+    cfg.depth = 3;
+    cfg.base = 8;
+    cfg.seed = 11;
+    model_case("unet small", &cfg, 2, 60, UNET_LOSS_BCE);
+
+    cfg.padding = UNET_PAD_SAME; /* batch norm, leaky relu, bilinear, 3 classes */
+    cfg.norm = UNET_NORM_BATCH;
+    cfg.upsample = UNET_UP_BILINEAR;
+    cfg.activation = UNET_ACT_LEAKY;
+    cfg.leaky_slope = 0.01f;
+    cfg.classes = 3;
+    model_case("unet small bn/bilinear", &cfg, 2, 32, UNET_LOSS_SOFTMAX_CE);
+
+    unet_model_config_default(&cfg, UNET_ARCH_LIGHT);
+    cfg.depth = 3;
+    cfg.base = 8;
+    cfg.seed = 12;
+    model_case("light", &cfg, 2, 32, UNET_LOSS_DICE);
+
+    unet_model_config_default(&cfg, UNET_ARCH_FCN);
+    cfg.base = 8;
+    cfg.classes = 2;
+    cfg.seed = 13;
+    model_case("fcn", &cfg, 2, 32, UNET_LOSS_SOFTMAX_CE);
 }
 
 int main(void)
@@ -380,6 +594,15 @@ int main(void)
     printf("fp32: %d cases, worst max error %.3g (%s), worst nmse %.3g\n", st.cases, st.worst_max,
            st.worst_case, st.worst_nmse);
 
+    printf("U-Net-sized convolutions:\n");
+    unet_sized_conv(2, 1, 30, 27, 64, 3, 0, 0);   /* first layer */
+    unet_sized_conv(1, 64, 22, 19, 64, 3, 0, 1);  /* encoder, accumulate */
+    unet_sized_conv(1, 128, 18, 17, 64, 3, 0, 0); /* decoder after concat */
+    unet_sized_conv(1, 64, 13, 12, 2, 1, 0, 0);   /* 1x1 head */
+    unet_sized_conv(1, 48, 10, 9, 64, 3, 1, 1);   /* same padding */
+    unet_sized_upconv(1, 1024, 4, 3, 512, 0);
+    unet_sized_upconv(2, 128, 6, 7, 64, 1);
+
     printf("large shapes:\n");
     large_batchnorm();
     large_instancenorm();
@@ -388,6 +611,9 @@ int main(void)
     large_optimizers();
     deferred_target_error();
     shape_errors();
+
+    printf("models, 3 SGD steps (momentum 0.9, lr 0.01):\n");
+    models();
 
     setenv("UNET_CUDA_TF32", "1", 1);
     UnetBackend *tf32 = unet_backend_cuda_new(0, &err);
