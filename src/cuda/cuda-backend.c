@@ -233,11 +233,24 @@ UnetStatus unet_cuda_check_count(UnetCudaBackend *cb, const char *op, const char
 static float *cuda_buffer_alloc(UnetBackend *be, size_t count)
 {
     void *p = NULL;
-    if (unet_cuda_malloc(unet_cuda(be), &p, count * sizeof(float), "buffer_alloc") != UNET_OK)
+    if (count > SIZE_MAX / sizeof(float)) {
+        unet_error_set(&be->error, UNET_ERR_NOMEM,
+                       "cuda buffer_alloc: %zu floats do not fit in the address space", count);
         return NULL;
-    if (!p)
-        unet_error_set(&be->error, UNET_ERR_INVALID, "cuda buffer_alloc: zero-sized buffer");
+    }
+    /* An empty arena still gets a distinct pointer, as malloc(1) would. */
+    size_t bytes = (count ? count : 1) * sizeof(float);
+    if (unet_cuda_malloc(unet_cuda(be), &p, bytes, "buffer_alloc") != UNET_OK)
+        return NULL;
     return p;
+}
+
+static UnetStatus check_pointer(UnetBackend *be, const void *p, size_t count, const char *op)
+{
+    if (!p && count)
+        return unet_error_set(&be->error, UNET_ERR_INVALID, "cuda %s: host or device pointer is NULL",
+                              op);
+    return UNET_OK;
 }
 
 static void cuda_buffer_free(UnetBackend *be, float *buf)
@@ -248,6 +261,9 @@ static void cuda_buffer_free(UnetBackend *be, float *buf)
 static UnetStatus cuda_buffer_fill(UnetBackend *be, float *buf, size_t count, float value)
 {
     UNET_CUDA_ENTER(unet_cuda(be), "buffer_fill");
+    UnetStatus st = check_pointer(be, buf, count, "buffer_fill");
+    if (st != UNET_OK)
+        return st;
     UNET_CUDA_LAUNCH(unet_cuda(be), "buffer_fill",
                      unet_fill_cuda(unet_cuda(be)->stream, buf, count, value));
     return UNET_OK;
@@ -256,12 +272,22 @@ static UnetStatus cuda_buffer_fill(UnetBackend *be, float *buf, size_t count, fl
 static UnetStatus cuda_buffer_upload(UnetBackend *be, float *dst, const float *host_src,
                                      size_t count)
 {
+    UnetStatus st = check_pointer(be, host_src, count, "buffer_upload");
+    if (st == UNET_OK)
+        st = check_pointer(be, dst, count, "buffer_upload");
+    if (st != UNET_OK)
+        return st;
     return unet_cuda_upload(unet_cuda(be), dst, host_src, count, "buffer_upload");
 }
 
 static UnetStatus cuda_buffer_download(UnetBackend *be, float *host_dst, const float *src,
                                        size_t count)
 {
+    UnetStatus st = check_pointer(be, host_dst, count, "buffer_download");
+    if (st == UNET_OK)
+        st = check_pointer(be, src, count, "buffer_download");
+    if (st != UNET_OK)
+        return st;
     return cuda_download(unet_cuda(be), host_dst, src, count, "buffer_download");
 }
 
@@ -309,6 +335,8 @@ static void cuda_tensor_release(UnetBackend *be, UnetTensor *t)
 static UnetStatus cuda_tensor_upload(UnetBackend *be, UnetTensor *t, const float *host_nchw)
 {
     UnetStatus st = unet_cuda_check_tensor(unet_cuda(be), "tensor_upload", "t", t);
+    if (st == UNET_OK)
+        st = check_pointer(be, host_nchw, 1, "tensor_upload");
     if (st != UNET_OK)
         return st;
     return unet_cuda_upload(unet_cuda(be), t->data, host_nchw, unet_tensor_numel(t),
@@ -318,6 +346,8 @@ static UnetStatus cuda_tensor_upload(UnetBackend *be, UnetTensor *t, const float
 static UnetStatus cuda_tensor_download(UnetBackend *be, float *host_nchw, const UnetTensor *t)
 {
     UnetStatus st = unet_cuda_check_tensor(unet_cuda(be), "tensor_download", "t", t);
+    if (st == UNET_OK)
+        st = check_pointer(be, host_nchw, 1, "tensor_download");
     if (st != UNET_OK)
         return st;
     return cuda_download(unet_cuda(be), host_nchw, t->data, unet_tensor_numel(t),
@@ -344,12 +374,18 @@ static UnetStatus cuda_synchronize(UnetBackend *be)
 static void cuda_destroy(UnetBackend *be)
 {
     UnetCudaBackend *cb = unet_cuda(be);
+    if (unet_cuda_enter(cb, "destroy") != UNET_OK)
+        (void)cudaGetLastError();
     if (cb->stream && cudaStreamSynchronize(cb->stream) != cudaSuccess)
         (void)cudaGetLastError();
     unet_cuda_conv_destroy(cb);
     unet_cuda_free(cb, cb->scratch);
     unet_cuda_free(cb, cb->class_weight);
     if (cb->stream && cudaStreamSynchronize(cb->stream) != cudaSuccess)
+        (void)cudaGetLastError();
+    /* Give the pooled blocks back to the driver (tensors the caller did not
+     * release stay allocated). */
+    if (cb->pools && cudaMemPoolTrimTo(cb->pool, 0) != cudaSuccess)
         (void)cudaGetLastError();
     for (int i = 0; i < 2; i++)
         if (cb->staging_event[i])
@@ -455,10 +491,9 @@ UnetBackend *unet_backend_cuda_new(int device_index, UnetError *err)
     /* The stream-ordered pool keeps freed blocks for reuse instead of
      * returning them to the driver at every synchronisation. */
     if (pools) {
-        cudaMemPool_t pool;
         uint64_t keep = UINT64_MAX;
-        START_TRY(cudaDeviceGetDefaultMemPool(&pool, device_index));
-        START_TRY(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+        START_TRY(cudaDeviceGetDefaultMemPool(&cb->pool, device_index));
+        START_TRY(cudaMemPoolSetAttribute(cb->pool, cudaMemPoolAttrReleaseThreshold, &keep));
         cb->pools = 1;
     }
     START_TRY(cudaStreamCreateWithFlags(&cb->stream, cudaStreamNonBlocking));

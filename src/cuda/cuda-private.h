@@ -37,6 +37,7 @@ typedef struct UnetCudaBackend {
     int sm_count;
     int tf32;              /* tensor cores (TF32) allowed in convolutions */
     int pools;             /* stream-ordered allocator available */
+    cudaMemPool_t pool;    /* the device's default pool, when pools */
     cudaStream_t stream;
     cudnnHandle_t cudnn;
     cudnnTensorDescriptor_t x_desc, y_desc;

@@ -110,10 +110,11 @@ extern "C" cudaError_t unet_norm_forward_cuda(cudaStream_t s, float *y, const fl
     size_t segments = unet_norm_segments(n, c, per_image), count = (size_t)n * c * hw;
     if (!count)
         return cudaSuccess;
-    if (!save_mean || !save_invstd) { // statistics only needed for y
-        save_mean = (float *)(scratch + segments * 2 * (size_t)chunks);
-        save_invstd = save_mean + segments;
-    }
+    float *terms = (float *)(scratch + segments * 2 * (size_t)chunks);
+    if (!save_mean) // statistics the caller does not keep
+        save_mean = terms;
+    if (!save_invstd)
+        save_invstd = terms + segments;
     dim3 grid(chunks, c, per_image ? n : 1);
     unet_norm_partial_kernel<UNET_NORM_STATS><<<grid, UNET_CUDA_BLOCK, 0, s>>>(
         scratch, x, NULL, NULL, NULL, n, c, hw, per_image);
@@ -121,11 +122,10 @@ extern "C" cudaError_t unet_norm_forward_cuda(cudaStream_t s, float *y, const fl
     if (e != cudaSuccess)
         return e;
     double per_segment = per_image ? (double)hw : (double)n * (double)hw;
-    unet_norm_stats_finish_kernel<<<(unsigned)((segments + UNET_CUDA_BLOCK - 1) / UNET_CUDA_BLOCK),
-                                    UNET_CUDA_BLOCK, 0, s>>>(
+    unsigned finish_blocks = (unsigned)((segments + UNET_CUDA_BLOCK - 1) / UNET_CUDA_BLOCK);
+    unet_norm_stats_finish_kernel<<<finish_blocks, UNET_CUDA_BLOCK, 0, s>>>(
         save_mean, save_invstd, per_image ? NULL : running_mean, per_image ? NULL : running_var,
-        scratch, segments,
-        chunks, c, per_segment, momentum, eps);
+        scratch, segments, chunks, c, per_segment, momentum, eps);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
     unet_norm_apply_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(

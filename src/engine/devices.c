@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "unet-config.h"
 
 #if UNET_HAVE_DNNL
@@ -43,10 +44,7 @@ void unet_cpu_info(UnetCpuInfo *out)
 }
 
 #if !UNET_HAVE_CUDA
-static const char no_cuda[] =
-    "this build of unet has no CUDA backend (rebuild with -Dcuda=enabled on a machine with nvcc "
-    "and cuDNN)";
-
+/* The reason is the one unet_backend_cuda_new gives (backend.c's stub). */
 void unet_cuda_versions(UnetCudaVersions *out)
 {
     memset(out, 0, sizeof *out);
@@ -54,7 +52,8 @@ void unet_cuda_versions(UnetCudaVersions *out)
 
 int unet_cuda_device_count(UnetError *err)
 {
-    unet_error_set(err, UNET_ERR_UNSUPPORTED, "%s", no_cuda);
+    UnetBackend *be = unet_backend_cuda_new(0, err);
+    unet_backend_destroy(be);
     return 0;
 }
 
@@ -62,6 +61,7 @@ UnetStatus unet_cuda_device_info(int index, UnetDeviceInfo *out, UnetError *err)
 {
     (void)index;
     memset(out, 0, sizeof *out);
-    return unet_error_set(err, UNET_ERR_UNSUPPORTED, "%s", no_cuda);
+    unet_cuda_device_count(err);
+    return err ? err->status : UNET_ERR_UNSUPPORTED;
 }
 #endif
