@@ -178,11 +178,13 @@ static UnetStatus cuda_download(UnetCudaBackend *cb, float *dst, const float *sr
 
 UnetStatus unet_cuda_check_deferred(UnetCudaBackend *cb)
 {
-    volatile UnetCudaBadTarget *bad = cb->bad;
+    const volatile UnetCudaBadTarget *bad = cb->bad;
     if (!bad->flag)
         return UNET_OK;
     UnetCudaBadTarget seen = { 0, bad->image, bad->y, bad->x, bad->classes, bad->value };
-    bad->flag = 0;
+    memset(cb->bad, 0, sizeof *cb->bad);
+    UNET_CUDA_TRY(cb, "loss_forward_backward",
+                  cudaMemsetAsync(cb->bad_dev, 0, sizeof *cb->bad_dev, cb->stream));
     return unet_error_set(&cb->base.error, UNET_ERR_INVALID,
                           "cuda loss_forward_backward: target value %g at image %d pixel (%d,%d) "
                           "is not a class id in 0..%d",
@@ -381,6 +383,7 @@ static void cuda_destroy(UnetBackend *be)
     unet_cuda_conv_destroy(cb);
     unet_cuda_free(cb, cb->scratch);
     unet_cuda_free(cb, cb->class_weight);
+    unet_cuda_free(cb, cb->bad_dev);
     if (cb->stream && cudaStreamSynchronize(cb->stream) != cudaSuccess)
         (void)cudaGetLastError();
     /* Give the pooled blocks back to the driver (tensors the caller did not
@@ -511,9 +514,11 @@ UnetBackend *unet_backend_cuda_new(int device_index, UnetError *err)
                             cudaHostAllocDefault));
     for (int i = 0; i < 2; i++)
         START_TRY(cudaEventCreateWithFlags(&cb->staging_event[i], cudaEventDisableTiming));
-    START_TRY(cudaHostAlloc((void **)&cb->bad, sizeof *cb->bad, cudaHostAllocMapped));
+    START_TRY(cudaHostAlloc((void **)&cb->bad, sizeof *cb->bad, cudaHostAllocDefault));
     memset(cb->bad, 0, sizeof *cb->bad);
-    START_TRY(cudaHostGetDevicePointer((void **)&cb->bad_dev, cb->bad, 0));
+    if (unet_cuda_malloc(cb, (void **)&cb->bad_dev, sizeof *cb->bad_dev, op) != UNET_OK)
+        return fail_start(cb, err);
+    START_TRY(cudaMemsetAsync(cb->bad_dev, 0, sizeof *cb->bad_dev, cb->stream));
 
     /* cuDNN: the library, then the sublibraries we call, so a missing
      * libcudnn_cnn.so.9 is reported here rather than at the first conv. */

@@ -106,8 +106,9 @@ cudaError_t unet_norm_backward_cuda(cudaStream_t s, float *dx, float *dgamma, fl
                                     double *scratch);
 
 /* ---- kernels-loss.cu -------------------------------------------------- */
-/* First target value that is not a class id (K > 1), written by the loss
- * kernels into mapped host memory and reported at the next synchronisation. */
+/* First target value that is not a class id (K > 1), recorded by the loss
+ * kernels in device memory, copied to pinned host memory after the loss and
+ * reported at the next synchronisation. */
 typedef struct UnetCudaBadTarget {
     int flag;   /* 0: none seen */
     int image, y, x, classes;

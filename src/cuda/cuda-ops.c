@@ -453,6 +453,10 @@ static UnetStatus cuda_loss_forward_backward(UnetBackend *be, UnetTensor *loss,
                                             target->data, weight ? weight->data : NULL, cw,
                                             (int)kind, n, k, logits->h, logits->w, grad_scale,
                                             chunks, scratch, cb->bad_dev));
+    /* The record of a bad target travels back with the next sync point. */
+    if (k > 1)
+        UNET_CUDA_TRY(cb, op, cudaMemcpyAsync(cb->bad, cb->bad_dev, sizeof *cb->bad,
+                                              cudaMemcpyDeviceToHost, cb->stream));
     return UNET_OK;
 }
 

@@ -55,8 +55,8 @@ typedef struct UnetCudaBackend {
     size_t workspace_size, workspace_limit;
     double *scratch;       /* reduction partial sums */
     size_t scratch_count;
-    UnetCudaBadTarget *bad;     /* mapped host memory the loss kernels write */
-    UnetCudaBadTarget *bad_dev; /* its device address */
+    UnetCudaBadTarget *bad_dev; /* written by the loss kernels (device memory) */
+    UnetCudaBadTarget *bad;     /* pinned copy, refreshed after every loss */
     float *class_weight;   /* device copy of the loss's class weights */
     size_t class_weight_count;
 
@@ -115,7 +115,7 @@ UnetStatus unet_cuda_upload(UnetCudaBackend *cb, float *dst, const float *src, s
                             const char *op);
 
 /* After a synchronisation: UNET_ERR_INVALID when a loss kernel saw a
- * target that is not a class id since the last check. */
+ * target that is not a class id since the last check (then clears it). */
 UnetStatus unet_cuda_check_deferred(UnetCudaBackend *cb);
 
 /* Shape checks: "cuda <op>: <name> is [..], expected [..]" on mismatch. */
