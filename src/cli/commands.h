@@ -10,4 +10,6 @@ typedef struct UnetCommand {
     const char *summary;
 } UnetCommand;
 
+int unet_cmd_devices(int argc, char **argv);
+
 #endif

@@ -6,6 +6,7 @@
 #include "unet-config.h"
 
 static const UnetCommand commands[] = {
+    { "devices", unet_cmd_devices, "list the CPU and CUDA devices this build can use" },
     { NULL, NULL, NULL },
 };
 

@@ -1,0 +1,660 @@
+/* backend-cpu-conv.c - convolutions and 2x2 up-convolutions of the CPU
+ * backend through oneDNN primitives, created once per shape and cached.
+ *
+ * Each shape has a plan with up to three passes (forward, backward-data,
+ * backward-weights). A pass picks the operand layouts oneDNN serves with a
+ * JIT kernel, trying in turn: both activations blocked (nChw16c / nChw8c,
+ * zero-padded when the channel count is not a multiple of the block), plain
+ * source with blocked destination (oneDNN's first-layer kernels for 1-3
+ * input channels), then both plain (its im2col + GEMM kernels). Operands in
+ * another layout are staged through scratch buffers. Parameters stay in
+ * PyTorch layout; weights are reordered into the primitive's format on every
+ * call (about 1% of a training step for the default U-Net) because the
+ * backend cannot see every write to a parameter arena, and weight gradients
+ * are reordered back with a sum post-op so that they add into dw. */
+#include "backend-cpu-private.h"
+
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { PASS_FWD = 0, PASS_BWD_DATA, PASS_BWD_WEIGHTS, PASS_COUNT };
+static const char *const pass_names[PASS_COUNT] = { "forward", "backward-data",
+                                                    "backward-weights" };
+
+/* Older plans are dropped past this many (tiled inference of odd sizes). */
+#define CPU_MAX_PLANS 96
+
+typedef struct CpuPass {
+    int ready;
+    int src_b, dst_b;          /* block width of the src (x/dx) and dst (y/dy) operands */
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dnnl_primitive_desc_t wreorder_pd;
+    dnnl_primitive_t wreorder; /* plain -> primitive weights (fwd, bwd-data; NULL when the
+                                * same), or primitive diff weights -> plain with += */
+    size_t weights_bytes;      /* size of the primitive's (diff) weights */
+    size_t scratchpad_bytes;
+    const char *impl;
+} CpuPass;
+
+struct CpuConvPlan {
+    CpuConvPlan *next;
+    int deconv;
+    int n, ci, h, w, co, k, stride, pad, ho, wo, has_bias;
+    dnnl_memory_desc_t wplain; /* oihw (conv) or iohw (PyTorch ConvTranspose [Ci,Co,k,k]) */
+    CpuPass pass[PASS_COUNT];
+};
+
+static void plan_name(const CpuConvPlan *pl, char *buf, size_t size)
+{
+    if (pl->deconv)
+        snprintf(buf, size, "upconv2x2 [%d,%d,%d,%d] -> [%d,%d,%d,%d]", pl->n, pl->ci, pl->h,
+                 pl->w, pl->n, pl->co, pl->ho, pl->wo);
+    else
+        snprintf(buf, size, "conv2d %dx%d stride %d pad %d [%d,%d,%d,%d] -> [%d,%d,%d,%d]",
+                 pl->k, pl->k, pl->stride, pl->pad, pl->n, pl->ci, pl->h, pl->w, pl->n, pl->co,
+                 pl->ho, pl->wo);
+}
+
+static UnetStatus dnnl_fail(UnetBackend *be, const CpuConvPlan *pl, int pass, const char *call,
+                            dnnl_status_t st)
+{
+    char name[160];
+    plan_name(pl, name, sizeof name);
+    return unet_error_set(&be->error, UNET_ERR_BACKEND, "%s %s: oneDNN %s failed: %s", name,
+                          pass_names[pass], call, dnnl_status2str(st));
+}
+
+#define DNNL_TRY(be, pl, pass, call)                                  \
+    do {                                                              \
+        dnnl_status_t st_ = (call);                                   \
+        if (st_ != dnnl_success)                                      \
+            return dnnl_fail((be), (pl), (pass), #call, st_);         \
+    } while (0)
+
+/* ---- plans and passes -------------------------------------------------- */
+
+static dnnl_status_t act_md(dnnl_memory_desc_t *md, int n, int c, int h, int w, int b)
+{
+    dnnl_dims_t dims = { n, c, h, w };
+    dnnl_format_tag_t tag = b == 16 ? dnnl_nChw16c : b == 8 ? dnnl_nChw8c : dnnl_nchw;
+    return dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag);
+}
+
+static dnnl_status_t pass_make_pd(CpuBackend *cpu, const CpuConvPlan *pl, int pass, int sb,
+                                  int db, const_dnnl_primitive_attr_t attr,
+                                  dnnl_primitive_desc_t *pd)
+{
+    dnnl_memory_desc_t src, dst, wany, bias;
+    dnnl_status_t st;
+    if ((st = act_md(&src, pl->n, pl->ci, pl->h, pl->w, sb)) != dnnl_success ||
+        (st = act_md(&dst, pl->n, pl->co, pl->ho, pl->wo, db)) != dnnl_success)
+        return st;
+    dnnl_dims_t wd = { pl->co, pl->ci, pl->k, pl->k };
+    dnnl_dims_t bd = { pl->co };
+    if ((st = dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any)) ||
+        (st = dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_x)))
+        return st;
+    dnnl_dims_t strides = { pl->stride, pl->stride };
+    dnnl_dims_t pad_l = { pl->pad, pl->pad };
+    /* Right padding that makes oneDNN's size relation give PyTorch's floor. */
+    dnnl_dims_t pad_r = { 0, 0 };
+    if (!pl->deconv) {
+        pad_r[0] = (pl->ho - 1) * pl->stride + pl->k - pl->h - pl->pad;
+        pad_r[1] = (pl->wo - 1) * pl->stride + pl->k - pl->w - pl->pad;
+    }
+    const dnnl_memory_desc_t *bp = pl->has_bias ? &bias : NULL;
+    const_dnnl_primitive_desc_t hint = pass == PASS_FWD ? NULL : pl->pass[PASS_FWD].pd;
+    dnnl_convolution_desc_t desc;
+    if (!pl->deconv) {
+        const dnnl_alg_kind_t alg = dnnl_convolution_direct;
+        if (pass == PASS_FWD)
+            st = dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, alg, &src, &wany,
+                                                    bp, &dst, strides, pad_l, pad_r);
+        else if (pass == PASS_BWD_DATA)
+            st = dnnl_convolution_backward_data_desc_init(&desc, alg, &src, &wany, &dst, strides,
+                                                          pad_l, pad_r);
+        else
+            st = dnnl_convolution_backward_weights_desc_init(&desc, alg, &src, &wany, bp, &dst,
+                                                             strides, pad_l, pad_r);
+    } else {
+        const dnnl_alg_kind_t alg = dnnl_deconvolution_direct;
+        if (pass == PASS_FWD)
+            st = dnnl_deconvolution_forward_desc_init(&desc, dnnl_forward_training, alg, &src,
+                                                      &wany, bp, &dst, strides, pad_l, pad_r);
+        else if (pass == PASS_BWD_DATA)
+            st = dnnl_deconvolution_backward_data_desc_init(&desc, alg, &src, &wany, &dst,
+                                                            strides, pad_l, pad_r);
+        else
+            st = dnnl_deconvolution_backward_weights_desc_init(&desc, alg, &src, &wany, bp, &dst,
+                                                               strides, pad_l, pad_r);
+    }
+    if (st != dnnl_success)
+        return st;
+    return dnnl_primitive_desc_create(pd, &desc, attr, cpu->engine, hint);
+}
+
+static const char *pd_impl(const_dnnl_primitive_desc_t pd)
+{
+    const char *s = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s) != dnnl_success || !s)
+        return "?";
+    return s;
+}
+
+static UnetStatus pass_create(UnetBackend *be, CpuConvPlan *pl, int pass)
+{
+    CpuBackend *cpu = cpu_impl(be);
+    CpuPass *ps = &pl->pass[pass];
+    const int B = cpu->block;
+    /* src/dst layouts to try, best first (see the top of the file). */
+    const int cand[3][2] = { { B, B }, { 1, B }, { 1, 1 } };
+
+    dnnl_primitive_attr_t attr = NULL;
+    DNNL_TRY(be, pl, pass, dnnl_primitive_attr_create(&attr));
+    dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (st != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        return dnnl_fail(be, pl, pass, "dnnl_primitive_attr_set_scratchpad_mode", st);
+    }
+    dnnl_primitive_desc_t best = NULL;
+    dnnl_status_t last = dnnl_unimplemented;
+    for (int i = 0; i < 3; i++) {
+        dnnl_primitive_desc_t pd = NULL;
+        last = pass_make_pd(cpu, pl, pass, cand[i][0], cand[i][1], attr, &pd);
+        if (last != dnnl_success)
+            continue;
+        int is_ref = !strncmp(pd_impl(pd), "ref", 3);
+        if (!best || !is_ref) {
+            if (best)
+                dnnl_primitive_desc_destroy(best);
+            best = pd;
+            ps->src_b = cand[i][0];
+            ps->dst_b = cand[i][1];
+        } else {
+            dnnl_primitive_desc_destroy(pd);
+        }
+        if (!is_ref)
+            break;
+    }
+    dnnl_primitive_attr_destroy(attr);
+    if (!best)
+        return dnnl_fail(be, pl, pass, "dnnl_primitive_desc_create", last);
+    ps->pd = best;
+    ps->impl = pd_impl(best);
+    DNNL_TRY(be, pl, pass, dnnl_primitive_create(&ps->prim, ps->pd));
+
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(
+        ps->pd, pass == PASS_BWD_WEIGHTS ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(ps->pd, dnnl_query_scratchpad_md, 0);
+    ps->weights_bytes = dnnl_memory_desc_get_size(wmd);
+    ps->scratchpad_bytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    if (pass == PASS_BWD_WEIGHTS) {
+        dnnl_primitive_attr_t sum_attr = NULL;
+        dnnl_post_ops_t po = NULL;
+        DNNL_TRY(be, pl, pass, dnnl_primitive_attr_create(&sum_attr));
+        st = dnnl_post_ops_create(&po);
+        if (st == dnnl_success)
+            st = dnnl_post_ops_append_sum(po, 1.0f);
+        if (st == dnnl_success)
+            st = dnnl_primitive_attr_set_post_ops(sum_attr, po);
+        if (st == dnnl_success)
+            st = dnnl_reorder_primitive_desc_create(&ps->wreorder_pd, wmd, cpu->engine,
+                                                    &pl->wplain, cpu->engine, sum_attr);
+        if (po)
+            dnnl_post_ops_destroy(po);
+        dnnl_primitive_attr_destroy(sum_attr);
+        if (st != dnnl_success)
+            return dnnl_fail(be, pl, pass, "reorder of the weight gradient", st);
+        DNNL_TRY(be, pl, pass, dnnl_primitive_create(&ps->wreorder, ps->wreorder_pd));
+    } else if (!dnnl_memory_desc_equal(wmd, &pl->wplain)) {
+        DNNL_TRY(be, pl, pass, dnnl_reorder_primitive_desc_create(&ps->wreorder_pd, &pl->wplain,
+                                                                  cpu->engine, wmd, cpu->engine,
+                                                                  NULL));
+        DNNL_TRY(be, pl, pass, dnnl_primitive_create(&ps->wreorder, ps->wreorder_pd));
+    }
+    ps->ready = 1;
+    return UNET_OK;
+}
+
+static void pass_destroy(CpuPass *ps)
+{
+    if (ps->wreorder)
+        dnnl_primitive_destroy(ps->wreorder);
+    if (ps->wreorder_pd)
+        dnnl_primitive_desc_destroy(ps->wreorder_pd);
+    if (ps->prim)
+        dnnl_primitive_destroy(ps->prim);
+    if (ps->pd)
+        dnnl_primitive_desc_destroy(ps->pd);
+    memset(ps, 0, sizeof *ps);
+}
+
+static void plan_free(CpuConvPlan *pl)
+{
+    for (int i = 0; i < PASS_COUNT; i++)
+        pass_destroy(&pl->pass[i]);
+    free(pl);
+}
+
+/* The plan of a shape, most recently used first. */
+static CpuConvPlan *plan_get(UnetBackend *be, int deconv, int n, int ci, int h, int w, int co,
+                             int ho, int wo, int k, int stride, int pad, int has_bias)
+{
+    CpuBackend *cpu = cpu_impl(be);
+    CpuConvPlan **link = &cpu->plans;
+    int count = 0;
+    for (CpuConvPlan *pl = cpu->plans; pl; link = &pl->next, pl = pl->next, count++) {
+        if (pl->deconv == deconv && pl->n == n && pl->ci == ci && pl->h == h && pl->w == w &&
+            pl->co == co && pl->k == k && pl->stride == stride && pl->pad == pad &&
+            pl->has_bias == has_bias) {
+            *link = pl->next;
+            pl->next = cpu->plans;
+            cpu->plans = pl;
+            return pl;
+        }
+    }
+    CpuConvPlan *pl = calloc(1, sizeof *pl);
+    if (!pl) {
+        unet_error_set(&be->error, UNET_ERR_NOMEM, "cpu backend: out of memory for a plan");
+        return NULL;
+    }
+    pl->deconv = deconv;
+    pl->n = n, pl->ci = ci, pl->h = h, pl->w = w, pl->co = co, pl->ho = ho, pl->wo = wo;
+    pl->k = k, pl->stride = stride, pl->pad = pad, pl->has_bias = has_bias;
+    dnnl_dims_t wd = { co, ci, k, k };
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&pl->wplain, 4, wd, dnnl_f32,
+                                                    deconv ? dnnl_iohw : dnnl_oihw);
+    if (st != dnnl_success) {
+        dnnl_fail(be, pl, PASS_FWD, "weights descriptor", st);
+        free(pl);
+        return NULL;
+    }
+    pl->next = cpu->plans;
+    cpu->plans = pl;
+    if (count >= CPU_MAX_PLANS) {
+        CpuConvPlan *prev = pl;
+        while (prev->next && prev->next->next)
+            prev = prev->next;
+        if (prev->next) {
+            plan_free(prev->next);
+            prev->next = NULL;
+        }
+    }
+    return pl;
+}
+
+static UnetStatus pass_get(UnetBackend *be, CpuConvPlan *pl, int pass, CpuPass **out)
+{
+    /* Backward passes take the forward descriptor as a hint. */
+    if (!pl->pass[PASS_FWD].ready) {
+        UnetStatus s = pass_create(be, pl, PASS_FWD);
+        if (s != UNET_OK) {
+            pass_destroy(&pl->pass[PASS_FWD]);
+            return s;
+        }
+    }
+    if (!pl->pass[pass].ready) {
+        UnetStatus s = pass_create(be, pl, pass);
+        if (s != UNET_OK) {
+            pass_destroy(&pl->pass[pass]);
+            return s;
+        }
+    }
+    *out = &pl->pass[pass];
+    return UNET_OK;
+}
+
+/* ---- execution --------------------------------------------------------- */
+
+typedef struct ExecArgs {
+    dnnl_exec_arg_t a[8];
+    int count;
+} ExecArgs;
+
+static void args_release(ExecArgs *ea)
+{
+    for (int i = 0; i < ea->count; i++)
+        dnnl_memory_destroy(ea->a[i].memory);
+    ea->count = 0;
+}
+
+static UnetStatus args_add(UnetBackend *be, const CpuConvPlan *pl, int pass, ExecArgs *ea,
+                           const_dnnl_primitive_desc_t pd, int arg, const void *ptr)
+{
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg);
+    dnnl_memory_t m = NULL;
+    dnnl_status_t st = md ? dnnl_memory_create(&m, md, cpu_impl(be)->engine, (void *)ptr)
+                          : dnnl_invalid_arguments;
+    if (st != dnnl_success)
+        return dnnl_fail(be, pl, pass, "dnnl_memory_create", st);
+    ea->a[ea->count].arg = arg;
+    ea->a[ea->count].memory = m;
+    ea->count++;
+    return UNET_OK;
+}
+
+static UnetStatus execute(UnetBackend *be, const CpuConvPlan *pl, int pass,
+                          const_dnnl_primitive_t prim, ExecArgs *ea)
+{
+    CpuBackend *cpu = cpu_impl(be);
+    dnnl_status_t st = dnnl_primitive_execute(prim, cpu->stream, ea->count, ea->a);
+    if (st == dnnl_success)
+        st = dnnl_stream_wait(cpu->stream);
+    args_release(ea);
+    if (st != dnnl_success)
+        return dnnl_fail(be, pl, pass, "dnnl_primitive_execute", st);
+    return UNET_OK;
+}
+
+/* Weights in the pass's format: w itself or reordered into scratch. */
+static UnetStatus weights_for(UnetBackend *be, const CpuConvPlan *pl, int pass, CpuPass *ps,
+                              const UnetTensor *w, const float **out, const char *op)
+{
+    if (!ps->wreorder) {
+        *out = w->data;
+        return UNET_OK;
+    }
+    float *buf = cpu_scratch(be, CPU_SCRATCH_WEIGHTS, ps->weights_bytes, op);
+    if (!buf)
+        return be->error.status;
+    ExecArgs ea = { .count = 0 };
+    UnetStatus s = args_add(be, pl, pass, &ea, ps->wreorder_pd, DNNL_ARG_FROM, w->data);
+    if (s == UNET_OK)
+        s = args_add(be, pl, pass, &ea, ps->wreorder_pd, DNNL_ARG_TO, buf);
+    if (s != UNET_OK) {
+        args_release(&ea);
+        return s;
+    }
+    *out = buf;
+    return execute(be, pl, pass, ps->wreorder, &ea);
+}
+
+static UnetStatus add_scratchpad(UnetBackend *be, const CpuConvPlan *pl, int pass, CpuPass *ps,
+                                 ExecArgs *ea, const char *op)
+{
+    if (!ps->scratchpad_bytes)
+        return UNET_OK;
+    void *pad = cpu_scratch(be, CPU_SCRATCH_PAD, ps->scratchpad_bytes, op);
+    if (!pad)
+        return be->error.status;
+    return args_add(be, pl, pass, ea, ps->pd, DNNL_ARG_SCRATCHPAD, pad);
+}
+
+static UnetStatus run_forward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *y,
+                              const UnetTensor *x, const UnetTensor *w, const UnetTensor *b,
+                              const char *op)
+{
+    CpuPass *ps;
+    UnetStatus s = pass_get(be, pl, PASS_FWD, &ps);
+    if (s != UNET_OK)
+        return s;
+    const float *wbuf;
+    if ((s = weights_for(be, pl, PASS_FWD, ps, w, &wbuf, op)) != UNET_OK)
+        return s;
+    const float *src = cpu_stage_in(be, x, ps->src_b, CPU_SCRATCH_A, op);
+    float *dst = cpu_out_buffer(be, y, ps->dst_b, 0, CPU_SCRATCH_B, op);
+    if (!src || !dst)
+        return be->error.status;
+    ExecArgs ea = { .count = 0 };
+    if ((s = args_add(be, pl, PASS_FWD, &ea, ps->pd, DNNL_ARG_SRC, src)) != UNET_OK ||
+        (s = args_add(be, pl, PASS_FWD, &ea, ps->pd, DNNL_ARG_WEIGHTS, wbuf)) != UNET_OK ||
+        (b && (s = args_add(be, pl, PASS_FWD, &ea, ps->pd, DNNL_ARG_BIAS, b->data)) != UNET_OK) ||
+        (s = args_add(be, pl, PASS_FWD, &ea, ps->pd, DNNL_ARG_DST, dst)) != UNET_OK ||
+        (s = add_scratchpad(be, pl, PASS_FWD, ps, &ea, op)) != UNET_OK) {
+        args_release(&ea);
+        return s;
+    }
+    if ((s = execute(be, pl, PASS_FWD, ps->prim, &ea)) != UNET_OK)
+        return s;
+    cpu_stage_out(be, y, dst, ps->dst_b, 0);
+    return UNET_OK;
+}
+
+static UnetStatus run_backward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *dx, UnetTensor *dw,
+                               UnetTensor *db, const UnetTensor *dy, const UnetTensor *x,
+                               const UnetTensor *w, int accumulate, const char *op)
+{
+    CpuPass *ps;
+    UnetStatus s;
+    if (dw || db) {
+        if ((s = pass_get(be, pl, PASS_BWD_WEIGHTS, &ps)) != UNET_OK)
+            return s;
+        const float *src = cpu_stage_in(be, x, ps->src_b, CPU_SCRATCH_A, op);
+        const float *ddst = cpu_stage_in(be, dy, ps->dst_b, CPU_SCRATCH_B, op);
+        float *dwbuf = cpu_scratch(be, CPU_SCRATCH_DWEIGHTS, ps->weights_bytes, op);
+        float *dbbuf = pl->has_bias ? cpu_scratch(be, CPU_SCRATCH_DBIAS,
+                                                  (size_t)pl->co * sizeof(float), op) : NULL;
+        if (!src || !ddst || !dwbuf || (pl->has_bias && !dbbuf))
+            return be->error.status;
+        ExecArgs ea = { .count = 0 };
+        if ((s = args_add(be, pl, PASS_BWD_WEIGHTS, &ea, ps->pd, DNNL_ARG_SRC, src)) ||
+            (s = args_add(be, pl, PASS_BWD_WEIGHTS, &ea, ps->pd, DNNL_ARG_DIFF_DST, ddst)) ||
+            (s = args_add(be, pl, PASS_BWD_WEIGHTS, &ea, ps->pd, DNNL_ARG_DIFF_WEIGHTS, dwbuf)) ||
+            (dbbuf && (s = args_add(be, pl, PASS_BWD_WEIGHTS, &ea, ps->pd, DNNL_ARG_DIFF_BIAS,
+                                    dbbuf))) ||
+            (s = add_scratchpad(be, pl, PASS_BWD_WEIGHTS, ps, &ea, op))) {
+            args_release(&ea);
+            return s;
+        }
+        if ((s = execute(be, pl, PASS_BWD_WEIGHTS, ps->prim, &ea)) != UNET_OK)
+            return s;
+        if (dw) {
+            if ((s = args_add(be, pl, PASS_BWD_WEIGHTS, &ea, ps->wreorder_pd, DNNL_ARG_FROM,
+                              dwbuf)) ||
+                (s = args_add(be, pl, PASS_BWD_WEIGHTS, &ea, ps->wreorder_pd, DNNL_ARG_TO,
+                              dw->data))) {
+                args_release(&ea);
+                return s;
+            }
+            if ((s = execute(be, pl, PASS_BWD_WEIGHTS, ps->wreorder, &ea)) != UNET_OK)
+                return s;
+        }
+        if (db)
+            for (int o = 0; o < pl->co; o++)
+                db->data[o] += dbbuf[o];
+    }
+    if (dx) {
+        if ((s = pass_get(be, pl, PASS_BWD_DATA, &ps)) != UNET_OK)
+            return s;
+        const float *wbuf;
+        if ((s = weights_for(be, pl, PASS_BWD_DATA, ps, w, &wbuf, op)) != UNET_OK)
+            return s;
+        const float *ddst = cpu_stage_in(be, dy, ps->dst_b, CPU_SCRATCH_B, op);
+        float *dsrc = cpu_out_buffer(be, dx, ps->src_b, accumulate, CPU_SCRATCH_A, op);
+        if (!ddst || !dsrc)
+            return be->error.status;
+        ExecArgs ea = { .count = 0 };
+        if ((s = args_add(be, pl, PASS_BWD_DATA, &ea, ps->pd, DNNL_ARG_DIFF_DST, ddst)) ||
+            (s = args_add(be, pl, PASS_BWD_DATA, &ea, ps->pd, DNNL_ARG_WEIGHTS, wbuf)) ||
+            (s = args_add(be, pl, PASS_BWD_DATA, &ea, ps->pd, DNNL_ARG_DIFF_SRC, dsrc)) ||
+            (s = add_scratchpad(be, pl, PASS_BWD_DATA, ps, &ea, op))) {
+            args_release(&ea);
+            return s;
+        }
+        if ((s = execute(be, pl, PASS_BWD_DATA, ps->prim, &ea)) != UNET_OK)
+            return s;
+        cpu_stage_out(be, dx, dsrc, ps->src_b, accumulate);
+    }
+    return UNET_OK;
+}
+
+/* ---- shape checks ------------------------------------------------------ */
+
+static int same_shape(const UnetTensor *a, int n, int c, int h, int w)
+{
+    return a && a->n == n && a->c == c && a->h == h && a->w == w;
+}
+
+static UnetStatus check_conv(UnetBackend *be, const char *op, const UnetTensor *y,
+                             const UnetTensor *x, const UnetTensor *w, const UnetTensor *b,
+                             const UnetConvDesc *d)
+{
+    char sx[64], sy[64], sw[64];
+    if (!x || !y || !w || !d)
+        return cpu_shape_error(be, op, "a required tensor or the descriptor is missing");
+    if (d->kernel < 1 || d->stride < 1 || d->pad < 0 || d->pad >= d->kernel)
+        return cpu_shape_error(be, op, "kernel %d, stride %d, pad %d is not a valid convolution",
+                               d->kernel, d->stride, d->pad);
+    int ho = unet_conv_out_size(x->h, d), wo = unet_conv_out_size(x->w, d);
+    if (ho < 1 || wo < 1)
+        return cpu_shape_error(be, op, "input %s is smaller than the %dx%d kernel",
+                               cpu_shape_str(x, sx, sizeof sx), d->kernel, d->kernel);
+    if (!same_shape(w, y->c, x->c, d->kernel, d->kernel) || !same_shape(y, x->n, y->c, ho, wo))
+        return cpu_shape_error(be, op, "x %s, w %s, y %s do not fit a %dx%d stride %d pad %d "
+                               "convolution (want w [Co,%d,%d,%d], y [%d,Co,%d,%d])",
+                               cpu_shape_str(x, sx, sizeof sx), cpu_shape_str(w, sw, sizeof sw),
+                               cpu_shape_str(y, sy, sizeof sy), d->kernel, d->kernel, d->stride,
+                               d->pad, x->c, d->kernel, d->kernel, x->n, ho, wo);
+    if (b && unet_tensor_numel(b) != (size_t)y->c)
+        return cpu_shape_error(be, op, "bias has %zu values for %d output channels",
+                               unet_tensor_numel(b), y->c);
+    return UNET_OK;
+}
+
+static UnetStatus check_upconv(UnetBackend *be, const char *op, const UnetTensor *y,
+                               const UnetTensor *x, const UnetTensor *w, const UnetTensor *b)
+{
+    char sx[64], sy[64], sw[64];
+    if (!x || !y || !w)
+        return cpu_shape_error(be, op, "a required tensor is missing");
+    if (!same_shape(w, x->c, y->c, 2, 2) || !same_shape(y, x->n, y->c, 2 * x->h, 2 * x->w))
+        return cpu_shape_error(be, op, "x %s, w %s, y %s do not fit a 2x2 stride-2 transposed "
+                               "convolution (want w [%d,Co,2,2], y [%d,Co,%d,%d])",
+                               cpu_shape_str(x, sx, sizeof sx), cpu_shape_str(w, sw, sizeof sw),
+                               cpu_shape_str(y, sy, sizeof sy), x->c, x->n, 2 * x->h, 2 * x->w);
+    if (b && unet_tensor_numel(b) != (size_t)y->c)
+        return cpu_shape_error(be, op, "bias has %zu values for %d output channels",
+                               unet_tensor_numel(b), y->c);
+    return UNET_OK;
+}
+
+static UnetStatus check_grads(UnetBackend *be, const char *op, const UnetTensor *dx,
+                              const UnetTensor *dw, const UnetTensor *db, const UnetTensor *x,
+                              const UnetTensor *w)
+{
+    char s1[64], s2[64];
+    if (dx && !same_shape(dx, x->n, x->c, x->h, x->w))
+        return cpu_shape_error(be, op, "dx %s differs from x %s", cpu_shape_str(dx, s1, sizeof s1),
+                               cpu_shape_str(x, s2, sizeof s2));
+    if (dw && unet_tensor_numel(dw) != unet_tensor_numel(w))
+        return cpu_shape_error(be, op, "dw %s differs from w %s", cpu_shape_str(dw, s1, sizeof s1),
+                               cpu_shape_str(w, s2, sizeof s2));
+    if (db && db->layout != 0)
+        return cpu_shape_error(be, op, "db must be a plain view");
+    if ((dw && dw->layout != 0) || w->layout != 0)
+        return cpu_shape_error(be, op, "weights and their gradient must be plain views");
+    return UNET_OK;
+}
+
+/* ---- the ops ------------------------------------------------------------ */
+
+UnetStatus cpu_conv2d_forward(UnetBackend *be, UnetTensor *y, const UnetTensor *x,
+                              const UnetTensor *w, const UnetTensor *b, const UnetConvDesc *d)
+{
+    static const char op[] = "conv2d_forward";
+    UnetStatus s = check_conv(be, op, y, x, w, b, d);
+    if (s != UNET_OK)
+        return s;
+    cpu_set_threads(cpu_impl(be));
+    CpuConvPlan *pl = plan_get(be, 0, x->n, x->c, x->h, x->w, y->c, y->h, y->w, d->kernel,
+                               d->stride, d->pad, b != NULL);
+    if (!pl)
+        return be->error.status;
+    return run_forward(be, pl, y, x, w, b, op);
+}
+
+UnetStatus cpu_conv2d_backward(UnetBackend *be, UnetTensor *dx, UnetTensor *dw, UnetTensor *db,
+                               const UnetTensor *dy, const UnetTensor *x, const UnetTensor *w,
+                               const UnetConvDesc *d, int accumulate)
+{
+    static const char op[] = "conv2d_backward";
+    UnetStatus s = check_conv(be, op, dy, x, w, NULL, d);
+    if (s == UNET_OK)
+        s = check_grads(be, op, dx, dw, db, x, w);
+    if (s == UNET_OK && db && unet_tensor_numel(db) != (size_t)dy->c)
+        s = cpu_shape_error(be, op, "db has %zu values for %d output channels",
+                            unet_tensor_numel(db), dy->c);
+    if (s != UNET_OK)
+        return s;
+    cpu_set_threads(cpu_impl(be));
+    CpuConvPlan *pl = plan_get(be, 0, x->n, x->c, x->h, x->w, dy->c, dy->h, dy->w, d->kernel,
+                               d->stride, d->pad, db != NULL);
+    if (!pl)
+        return be->error.status;
+    return run_backward(be, pl, dx, dw, db, dy, x, w, accumulate, op);
+}
+
+UnetStatus cpu_upconv2x2_forward(UnetBackend *be, UnetTensor *y, const UnetTensor *x,
+                                 const UnetTensor *w, const UnetTensor *b)
+{
+    static const char op[] = "upconv2x2_forward";
+    UnetStatus s = check_upconv(be, op, y, x, w, b);
+    if (s != UNET_OK)
+        return s;
+    cpu_set_threads(cpu_impl(be));
+    CpuConvPlan *pl = plan_get(be, 1, x->n, x->c, x->h, x->w, y->c, y->h, y->w, 2, 2, 0,
+                               b != NULL);
+    if (!pl)
+        return be->error.status;
+    return run_forward(be, pl, y, x, w, b, op);
+}
+
+UnetStatus cpu_upconv2x2_backward(UnetBackend *be, UnetTensor *dx, UnetTensor *dw, UnetTensor *db,
+                                  const UnetTensor *dy, const UnetTensor *x, const UnetTensor *w,
+                                  int accumulate)
+{
+    static const char op[] = "upconv2x2_backward";
+    UnetStatus s = check_upconv(be, op, dy, x, w, NULL);
+    if (s == UNET_OK)
+        s = check_grads(be, op, dx, dw, db, x, w);
+    if (s == UNET_OK && db && unet_tensor_numel(db) != (size_t)dy->c)
+        s = cpu_shape_error(be, op, "db has %zu values for %d output channels",
+                            unet_tensor_numel(db), dy->c);
+    if (s != UNET_OK)
+        return s;
+    cpu_set_threads(cpu_impl(be));
+    CpuConvPlan *pl = plan_get(be, 1, x->n, x->c, x->h, x->w, dy->c, dy->h, dy->w, 2, 2, 0,
+                               db != NULL);
+    if (!pl)
+        return be->error.status;
+    return run_backward(be, pl, dx, dw, db, dy, x, w, accumulate, op);
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+UnetStatus cpu_conv_init(UnetBackend *be, UnetError *err)
+{
+    CpuBackend *cpu = cpu_impl(be);
+    dnnl_status_t st = dnnl_engine_create(&cpu->engine, dnnl_cpu, 0);
+    if (st == dnnl_success)
+        st = dnnl_stream_create(&cpu->stream, cpu->engine, dnnl_stream_default_flags);
+    if (st != dnnl_success)
+        return unet_error_set(err, UNET_ERR_BACKEND,
+                              "cpu backend: oneDNN could not start a CPU engine (%s)",
+                              dnnl_status2str(st));
+    /* oneDNN's blocked kernels use 16 channels per block with AVX-512 and 8
+     * with AVX2 or less. */
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    cpu->block = ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core) ==
+                         (unsigned)dnnl_cpu_isa_avx512_core ? 16 : 8;
+    return UNET_OK;
+}
+
+void cpu_conv_destroy(UnetBackend *be)
+{
+    CpuBackend *cpu = cpu_impl(be);
+    while (cpu->plans) {
+        CpuConvPlan *next = cpu->plans->next;
+        plan_free(cpu->plans);
+        cpu->plans = next;
+    }
+    if (cpu->stream)
+        dnnl_stream_destroy(cpu->stream);
+    if (cpu->engine)
+        dnnl_engine_destroy(cpu->engine);
+    cpu->stream = NULL;
+    cpu->engine = NULL;
+}
