@@ -11,5 +11,12 @@ typedef struct UnetCommand {
 } UnetCommand;
 
 int unet_cmd_devices(int argc, char **argv);
+int unet_cmd_info(int argc, char **argv);
+
+struct UnetModelConfig;
+/* The report of `unet info` for a config from any source (model options, a
+ * config file, a checkpoint's metadata); source names it or is NULL. */
+int unet_cli_info_report(const struct UnetModelConfig *cfg, const char *source, int size,
+                         int batch, int json);
 
 #endif

@@ -7,6 +7,7 @@
 
 static const UnetCommand commands[] = {
     { "devices", unet_cmd_devices, "list the CPU and CUDA devices this build can use" },
+    { "info", unet_cmd_info, "show a model's layers, valid sizes, parameters and memory" },
     { NULL, NULL, NULL },
 };
 

@@ -40,6 +40,7 @@ typedef struct UnetNode {
     int out_live, z_live, grad_live, grad_borrowed;
     int mean_live, invstd_live, smean_live, svar_live;
     int keep;              /* training forward keeps out for backward */
+    int keep_z;            /* ... keeps z, from which out is rebuilt */
     int fwd_left;          /* consumers not yet run in this forward */
     int need_left;         /* consumers whose backward still reads out */
     int bwd_done;

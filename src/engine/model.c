@@ -537,8 +537,11 @@ static UnetStatus compute_node(UnetModel *m, int i, int training, int recompute,
         if (n->norm == UNET_NORM_NONE) {
             BE_TRY(be->conv2d_forward(be, &n->out, x, wt, bt, &n->conv), n->name);
         } else {
-            TRY(act_alloc(m, &n->z, &n->z_live, N, n->c, n->h, n->w, n->name, err));
-            BE_TRY(be->conv2d_forward(be, &n->z, x, wt, bt, &n->conv), n->name);
+            /* a kept z rebuilds the output without the convolution */
+            if (!(recompute && n->z_live)) {
+                TRY(act_alloc(m, &n->z, &n->z_live, N, n->c, n->h, n->w, n->name, err));
+                BE_TRY(be->conv2d_forward(be, &n->z, x, wt, bt, &n->conv), n->name);
+            }
             TRY(ensure_stats(m, n, err));
             if (n->norm == UNET_NORM_BATCH) {
                 UnetTensor *rm = &m->bview[n->b_mean], *rv = &m->bview[n->b_var];
@@ -557,7 +560,7 @@ static UnetStatus compute_node(UnetModel *m, int i, int training, int recompute,
                                                 UNET_NORM_EPS),
                        n->name);
             }
-            if (!(training && (n->keep || recompute)))
+            if (!(training && (n->keep_z || recompute)))
                 act_free(m, &n->z, &n->z_live);
         }
         if (n->act)
@@ -630,7 +633,12 @@ static UnetStatus forward_impl(UnetModel *m, const UnetTensor *x, int training, 
             node(m, node(m, i)->in0)->need_left++;
     for (int i = 0; i < g->n_nodes; i++) {
         UnetNode *n = node(m, i);
-        n->keep = training && !n->recompute && (reads_own_output(n) || n->need_left > 0);
+        const int needed = training && !n->recompute && (reads_own_output(n) || n->need_left > 0);
+        /* a normalised conv keeps only its pre-norm output: norm and
+         * activation are rebuilt from it when backward reads the output */
+        const int normed = n->op == UNET_NODE_CONV && n->norm != UNET_NORM_NONE;
+        n->keep = needed && !normed && i != g->n_nodes - 1;
+        n->keep_z = needed && normed;
     }
 
     UnetNode *in = node(m, 0);
@@ -702,8 +710,9 @@ static UnetStatus recompute(UnetModel *m, int i, UnetError *err)
 {
     UnetNode *n = node(m, i);
     const int ins[2] = { n->in0, n->in1 };
+    const int from_z = n->op == UNET_NODE_CONV && n->z_live; /* needs no input */
     int rebuilt[2] = { 0, 0 };
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 2 && !from_z; k++)
         if (ins[k] >= 0 && !node(m, ins[k])->out_live) {
             if (node(m, ins[k])->op == UNET_NODE_INPUT)
                 return unet_error_set(err, UNET_ERR_INVALID,

@@ -33,12 +33,15 @@
  * light uses cfg->depth as its number of levels; fcn has a fixed depth of four
  * groups. Both always use same padding, instance norm and bilinear upsampling.
  *
- * Memory: a training forward keeps only what the backward pass reads (the
- * post-activation output of each conv, its pre-norm output when normalised);
- * pooling, concatenation and upsampling outputs and the first convolution are
- * recomputed during backward, and every tensor is released after its last
- * use. The input x given to a training forward must therefore stay unchanged
- * until unet_model_backward returns. */
+ * Memory: a training forward keeps only what the backward pass reads: the
+ * post-activation output of a plain conv, only the pre-norm output of a
+ * normalised one (norm and activation are rebuilt from it). Pooling,
+ * concatenation and upsampling outputs and the first convolution are
+ * recomputed during backward, gradients are allocated when first written,
+ * and every tensor is released after its last use; the geometry, the norm
+ * statistics and the logits stay cached per input shape. The input x given
+ * to a training forward must therefore stay unchanged until
+ * unet_model_backward returns. */
 #ifndef UNET_MODEL_H
 #define UNET_MODEL_H
 
