@@ -18,5 +18,8 @@ struct UnetModelConfig;
  * config file, a checkpoint's metadata); source names it or is NULL. */
 int unet_cli_info_report(const struct UnetModelConfig *cfg, const char *source, int size,
                          int batch, int json);
+int unet_cmd_sample_data(int argc, char **argv);
+int unet_cmd_dataset(int argc, char **argv);
+int unet_cmd_tiles(int argc, char **argv);
 
 #endif
