@@ -15,6 +15,7 @@ int unet_cmd_dataset(int argc, char **argv);
 int unet_cmd_tiles(int argc, char **argv);
 int unet_cmd_train(int argc, char **argv);
 int unet_cmd_lr_test(int argc, char **argv);
+int unet_cmd_devices(int argc, char **argv);
 int unet_cmd_info(int argc, char **argv);
 int unet_cmd_init(int argc, char **argv);
 

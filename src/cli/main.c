@@ -13,6 +13,7 @@ static const UnetCommand commands[] = {
     { "init", unet_cmd_init, "write a freshly initialised model as a checkpoint" },
     { "train", unet_cmd_train, "train a model on a folder of image/mask pairs (a run folder)" },
     { "lr-test", unet_cmd_lr_test, "learning-rate range test: loss against an exponential sweep" },
+    { "devices", unet_cmd_devices, "list the CPU and CUDA devices this build can use" },
     { NULL, NULL, NULL },
 };
 

@@ -1212,7 +1212,8 @@ UnetStatus unet_image_to_input(const UnetImage *src, const UnetInputSpec *spec, 
             memcpy(d + c * plane, s, plane * sizeof(float));
     }
     size_t n = plane * outc;
-    float scale = 1.0f, shift = 0.0f;
+    /* (x - shift) / denom; denom 0 maps everything to 0 (a constant image) */
+    float shift = 0.0f, denom = 1.0f;
     int clamp = 0;
     if (spec->intensity == UNET_INTENSITY_MINMAX) {
         float lo = INFINITY, hi = -INFINITY;
@@ -1222,7 +1223,7 @@ UnetStatus unet_image_to_input(const UnetImage *src, const UnetInputSpec *spec, 
                 hi = d[i] > hi ? d[i] : hi;
             }
         shift = isfinite(lo) ? lo : 0.0f;
-        scale = (isfinite(lo) && hi > lo) ? 1.0f / (hi - lo) : 0.0f;
+        denom = (isfinite(lo) && hi > lo) ? hi - lo : 0.0f;
     } else if (spec->intensity == UNET_INTENSITY_ZSCORE) {
         double sum = 0.0, sum2 = 0.0;
         size_t cnt = 0;
@@ -1237,15 +1238,15 @@ UnetStatus unet_image_to_input(const UnetImage *src, const UnetInputSpec *spec, 
                 sum2 += (d[i] - mean) * (d[i] - mean);
         double sd = cnt ? sqrt(sum2 / (double)cnt) : 0.0;
         shift = (float)mean;
-        scale = sd > 1e-12 * (fabs(mean) + 1.0) ? (float)(1.0 / sd) : 0.0f;
+        denom = sd > 1e-12 * (fabs(mean) + 1.0) ? (float)sd : 0.0f;
     } else if (spec->intensity == UNET_INTENSITY_RANGE) {
         shift = spec->range_lo;
-        scale = 1.0f / (spec->range_hi - spec->range_lo);
+        denom = spec->range_hi - spec->range_lo;
         clamp = 1;
     }
     if (spec->intensity != UNET_INTENSITY_NONE) {
         for (size_t i = 0; i < n; i++) {
-            float v = isfinite(d[i]) ? (d[i] - shift) * scale : 0.0f;
+            float v = (isfinite(d[i]) && denom > 0.0f) ? (d[i] - shift) / denom : 0.0f;
             if (clamp)
                 v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
             d[i] = v;

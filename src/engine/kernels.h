@@ -173,4 +173,51 @@ UNET_HD float unet_k_adam(float p, float g, float *m, float *v, float lr, float 
     return p - lr * mhat / denom;
 }
 
+/* ---- additions used by the CUDA backend ---------------------------------- */
+
+/* Bilinear value from the four taps of unet_k_bilinear_taps (ly, lx = l1 of
+ * each axis). */
+UNET_HD float unet_k_bilinear_blend(float v00, float v01, float v10, float v11, float ly, float lx)
+{
+    return (1.0f - ly) * ((1.0f - lx) * v00 + lx * v01) + ly * ((1.0f - lx) * v10 + lx * v11);
+}
+
+/* Weight of input index i in destination index dst along one axis (0 when i
+ * is not one of its taps): the backward pass as a gather, without atomics. */
+UNET_HD float unet_k_bilinear_weight(int dst, int in, int out, int i)
+{
+    int i0, i1;
+    float l1;
+    unet_k_bilinear_taps(dst, in, out, &i0, &i1, &l1);
+    return (i0 == i ? 1.0f - l1 : 0.0f) + (i1 == i ? l1 : 0.0f);
+}
+
+/* Offset (0..3, row-major in the 2x2 window) of the first maximum; NaN counts
+ * as the maximum (the first NaN wins), as in PyTorch. */
+UNET_HD int unet_k_argmax4(float a, float b, float c, float d)
+{
+    const float v[4] = { a, b, c, d };
+    int best = 0;
+    for (int i = 1; i < 4; i++)
+        if (v[i] > v[best] || (v[i] != v[i] && v[best] == v[best]))
+            best = i;
+    return best;
+}
+
+/* Top/left offset of a centre crop of size small out of size big (U-Net skip
+ * connections; the difference is even in the paper's valid network). */
+UNET_HD int unet_k_crop_offset(int big, int small)
+{
+    return (big - small) / 2;
+}
+
+/* Class id of a softmax CE / multi-class Dice target value, or -1 when it is
+ * not one of 0..k-1 (such targets are refused). */
+UNET_HD int unet_k_class_id(float t, int k)
+{
+    if (!(t >= 0.0f) || t >= (float)k || t != floorf(t))
+        return -1;
+    return (int)t;
+}
+
 #endif

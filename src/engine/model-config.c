@@ -2,6 +2,7 @@
 #include "model-config.h"
 
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,7 +131,18 @@ char *unet_model_config_to_json(const UnetModelConfig *cfg)
     json_object_object_add(o, "upsample", json_object_new_string(unet_upsample_name(cfg->upsample)));
     json_object_object_add(o, "activation",
                            json_object_new_string(unet_activation_name(cfg->activation)));
-    json_object_object_add(o, "leaky_slope", json_object_new_double(cfg->leaky_slope));
+    /* Shortest text that reads back as the same float (not 0.0099999997...). */
+    char slope[32];
+    snprintf(slope, sizeof slope, "%.9g", (double)cfg->leaky_slope);
+    for (int digits = 1; digits < 9; digits++) {
+        char shorter[32];
+        snprintf(shorter, sizeof shorter, "%.*g", digits, (double)cfg->leaky_slope);
+        if (strtof(shorter, NULL) == cfg->leaky_slope) {
+            memcpy(slope, shorter, sizeof slope);
+            break;
+        }
+    }
+    json_object_object_add(o, "leaky_slope", json_object_new_double_s(strtod(slope, NULL), slope));
     json_object_object_add(o, "seed", json_object_new_int64((int64_t)cfg->seed));
     char *text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);

@@ -1,0 +1,81 @@
+#!/bin/sh
+# cuda-train-step.sh - our CUDA train step (default U-Net, 572x572, batch 1 and 4)
+# and 512x512 prediction beside PyTorch eager on the same GPU, TF32 and fp32.
+#
+#   bench/cuda-train-step.sh [BUILD_DIR]        (default: build)
+#   STEPS=50 bench/cuda-train-step.sh
+#
+# Needs an NVIDIA GPU, a build with the CUDA backend (unet devices lists the
+# GPU), python3-torch with CUDA for the anchor, and the `unet bench` command:
+#   unet bench train-step --device cuda --model unet --size 572 --batch B
+#                         --steps S --json   -> {"ms_per_step": median ms, ...}
+#   unet bench predict --device cuda --model unet --size 512 --steps S
+#                      --json                -> {"ms_per_image": median ms, ...}
+# (a key "ms" is accepted for either). TF32 follows UNET_CUDA_TF32 on our side
+# and torch.backends.cudnn.allow_tf32 on PyTorch's. TFLOP/s counts the
+# convolutions only (bench/torch-unet-bench.py --mode flops), the same count
+# for both sides.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-$here/../build}
+unet=${UNET:-$build/src/cli/unet}
+py=${PYTHON:-/usr/bin/python3}
+steps=${STEPS:-20}
+torch_bench="$here/torch-unet-bench.py"
+
+die() { echo "cuda-train-step: $*" >&2; exit 1; }
+
+[ -x "$unet" ] || die "no unet executable at $unet (build first, or set UNET=)"
+"$unet" devices | grep -q '^cuda:0 ' || die "unet sees no CUDA device: $("$unet" devices | grep '^cuda' || true)"
+"$unet" bench --help >/dev/null 2>&1 || die "this unet has no 'bench' command (it comes with the model/trainer work)"
+"$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' ||
+    die "PyTorch in $py sees no CUDA device (the anchor needs it)"
+
+# json_get FILE KEY... : first key present, as a number
+json_get() {
+    "$py" - "$@" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in sys.argv[2:]:
+    if k in d:
+        print(d[k]); break
+else:
+    sys.exit("missing %s in %s" % ("/".join(sys.argv[2:]), sys.argv[1]))
+EOF
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo unknown)"
+"$unet" devices | sed 's/^/  /'
+echo "PyTorch: $("$py" -c 'import torch; print(torch.__version__, "cuDNN", torch.backends.cudnn.version())')"
+echo
+printf '%-28s %-8s %10s %10s %9s\n' "case" "side" "ms" "images/s" "TFLOP/s"
+
+row() { # label side ms flops images
+    "$py" -c 'import sys
+label, side, ms, flops, images = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+print("%-28s %-8s %10.2f %10.2f %9.1f" % (label, side, ms, images * 1e3 / ms, flops / (ms * 1e-3) / 1e12))' "$@"
+}
+
+for tf32 in 1 0; do
+    mode=$([ $tf32 = 1 ] && echo tf32 || echo fp32)
+    for batch in 1 4; do
+        "$py" "$torch_bench" --mode flops --size 572 --batch $batch >"$tmp/flops.json"
+        flops=$(json_get "$tmp/flops.json" flops)
+        UNET_CUDA_TF32=$tf32 "$unet" bench train-step --device cuda --model unet --size 572 \
+            --batch $batch --steps "$steps" --json >"$tmp/ours.json"
+        "$py" "$torch_bench" --mode train --size 572 --batch $batch --steps "$steps" \
+            --tf32 $tf32 >"$tmp/torch.json"
+        row "train unet b$batch $mode (unet)" 572 "$(json_get "$tmp/ours.json" ms_per_step ms)" "$flops" $batch
+        row "train unet b$batch $mode (torch)" 572 "$(json_get "$tmp/torch.json" ms)" "$flops" $batch
+    done
+    UNET_CUDA_TF32=$tf32 "$unet" bench predict --device cuda --model unet --size 512 \
+        --steps "$steps" --json >"$tmp/ours.json"
+    "$py" "$torch_bench" --mode predict --size 512 --steps "$steps" --tf32 $tf32 >"$tmp/torch.json"
+    flops=$(json_get "$tmp/torch.json" flops)
+    row "predict 512 $mode (unet)" 512 "$(json_get "$tmp/ours.json" ms_per_image ms)" "$flops" 1
+    row "predict 512 $mode (torch)" 512 "$(json_get "$tmp/torch.json" ms)" "$flops" 1
+done

@@ -1,0 +1,141 @@
+/* cuda-private.h - state of the CUDA backend and helpers shared by its host files. */
+#ifndef UNET_CUDA_PRIVATE_H
+#define UNET_CUDA_PRIVATE_H
+
+#include <stddef.h>
+
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include "backend.h"
+#include "cuda-launch.h"
+
+/* One measured cuDNN algorithm for one convolution shape and direction. */
+typedef enum UnetCudaConvDir {
+    UNET_CUDA_CONV_FWD = 0,
+    UNET_CUDA_CONV_BWD_DATA,
+    UNET_CUDA_CONV_BWD_FILTER,
+} UnetCudaConvDir;
+
+/* The cuDNN convolution x[n,ci,h,w] -> y[n,co,ho,wo] with filter [co,ci,k,k]
+ * (a transposed convolution is run as the convolution it transposes). */
+typedef struct UnetCudaConvShape {
+    int n, ci, h, w, co, ho, wo, k, stride, pad;
+} UnetCudaConvShape;
+
+typedef struct UnetCudaConvAlgo {
+    UnetCudaConvDir dir;
+    UnetCudaConvShape shape;
+    int algo;              /* cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t */
+    cudnnMathType_t math;
+    size_t workspace;      /* bytes */
+} UnetCudaConvAlgo;
+
+typedef struct UnetCudaBackend {
+    UnetBackend base;
+    int device;
+    int sm_count;
+    int tf32;              /* tensor cores (TF32) allowed in convolutions */
+    int pools;             /* stream-ordered allocator available */
+    cudaMemPool_t pool;    /* the device's default pool, when pools */
+    cudaStream_t stream;
+    cudnnHandle_t cudnn;
+    cudnnTensorDescriptor_t x_desc, y_desc;
+    cudnnFilterDescriptor_t w_desc;
+    cudnnConvolutionDescriptor_t conv_desc;
+
+    /* Pinned staging for transfers: two slots of staging_slot floats, each
+     * with an event that fires when the device is done with it. */
+    float *staging;
+    size_t staging_slot;
+    cudaEvent_t staging_event[2];
+    int staging_next;
+
+    void *workspace;       /* cuDNN workspace, grown up to workspace_limit */
+    size_t workspace_size, workspace_limit;
+    double *scratch;       /* reduction partial sums */
+    size_t scratch_count;
+    UnetCudaBadTarget *bad_dev; /* written by the loss kernels (device memory) */
+    UnetCudaBadTarget *bad;     /* pinned copy, refreshed after every loss */
+    float *class_weight;   /* device copy of the loss's class weights */
+    size_t class_weight_count;
+
+    UnetCudaConvAlgo *algos;
+    size_t algo_count, algo_cap;
+} UnetCudaBackend;
+
+static inline UnetCudaBackend *unet_cuda(UnetBackend *be)
+{
+    return (UnetCudaBackend *)be->impl;
+}
+
+/* Fill be->error with "cuda <op>: <call> failed: <error string>" and return
+ * UNET_ERR_BACKEND (UNET_ERR_NOMEM for allocation failures). */
+UnetStatus unet_cuda_fail(UnetCudaBackend *cb, cudaError_t e, const char *op, const char *call);
+UnetStatus unet_cudnn_fail(UnetCudaBackend *cb, cudnnStatus_t s, const char *op, const char *call);
+
+#define UNET_CUDA_TRY(cb, op, call)                                \
+    do {                                                           \
+        cudaError_t unet_e_ = (call);                              \
+        if (unet_e_ != cudaSuccess)                                \
+            return unet_cuda_fail((cb), unet_e_, (op), #call);     \
+    } while (0)
+
+#define UNET_CUDNN_TRY(cb, op, call)                               \
+    do {                                                           \
+        cudnnStatus_t unet_s_ = (call);                            \
+        if (unet_s_ != CUDNN_STATUS_SUCCESS)                       \
+            return unet_cudnn_fail((cb), unet_s_, (op), #call);    \
+    } while (0)
+
+/* Kernel launchers return cudaGetLastError(); this names the op on failure. */
+#define UNET_CUDA_LAUNCH(cb, op, call) UNET_CUDA_TRY(cb, op, call)
+
+/* Makes the backend's device current on the calling thread (the trainer
+ * thread may not be the one that created the backend); cheap when it is. */
+UnetStatus unet_cuda_enter(UnetCudaBackend *cb, const char *op);
+
+#define UNET_CUDA_ENTER(cb, op)                                    \
+    do {                                                           \
+        UnetStatus unet_st_ = unet_cuda_enter((cb), (op));         \
+        if (unet_st_ != UNET_OK)                                   \
+            return unet_st_;                                       \
+    } while (0)
+
+/* Device memory on the backend's stream (stream-ordered when available). */
+UnetStatus unet_cuda_malloc(UnetCudaBackend *cb, void **out, size_t bytes, const char *op);
+void unet_cuda_free(UnetCudaBackend *cb, void *p);
+
+/* Scratch of at least count doubles for a reduction. */
+UnetStatus unet_cuda_scratch(UnetCudaBackend *cb, size_t count, const char *op, double **out);
+
+/* Host to device through the pinned staging slots; returns once src may be
+ * reused, without waiting for the copy to reach the device. */
+UnetStatus unet_cuda_upload(UnetCudaBackend *cb, float *dst, const float *src, size_t count,
+                            const char *op);
+
+/* After a synchronisation: UNET_ERR_INVALID when a loss kernel saw a
+ * target that is not a class id since the last check (then clears it). */
+UnetStatus unet_cuda_check_deferred(UnetCudaBackend *cb);
+
+/* Shape checks: "cuda <op>: <name> is [..], expected [..]" on mismatch. */
+UnetStatus unet_cuda_check_tensor(UnetCudaBackend *cb, const char *op, const char *name,
+                                  const UnetTensor *t);
+UnetStatus unet_cuda_check_shape(UnetCudaBackend *cb, const char *op, const char *name,
+                                 const UnetTensor *t, int n, int c, int h, int w);
+UnetStatus unet_cuda_check_count(UnetCudaBackend *cb, const char *op, const char *name,
+                                 const UnetTensor *t, size_t count);
+
+/* Explains why CUDA cannot be used from a cudaGetDeviceCount/cudaSetDevice
+ * failure: no driver, driver too old, no device. */
+void unet_cuda_explain(cudaError_t e, char *buf, size_t size);
+
+/* cuda-conv.c: the convolution entries of the vtable, and cleanup. */
+void unet_cuda_conv_install(UnetBackend *be);
+UnetStatus unet_cuda_conv_init(UnetCudaBackend *cb);
+void unet_cuda_conv_destroy(UnetCudaBackend *cb);
+
+/* cuda-ops.c: every other op. */
+void unet_cuda_ops_install(UnetBackend *be);
+
+#endif
