@@ -15,9 +15,10 @@
 #include "checkpoint.h"
 #include "fileutil.h"
 #include "image.h"
+#include "inference.h"
 #include "model.h"
-#include "tiling.h"
 #include "train-private.h"
+#include "unet-config.h"
 
 #define TRY(x)                        \
     do {                              \
@@ -470,38 +471,24 @@ static UnetStatus lr_range_test(UnetTrainer *t, UnetError *err)
 
 /* ---- validation ------------------------------------------------------------------------------ */
 
-typedef struct TileCtx {
-    UnetTrainer *t;
-    UnetTensor in;
-} TileCtx;
-
-static UnetStatus predict_tile(const float *tile_in, float *tile_out, const UnetTile *tile, void *user,
-                               UnetError *err)
+static int predict_progress(long done, long total, void *user)
 {
-    (void)tile;
-    TileCtx *c = user;
-    UnetTrainer *t = c->t;
-    if (t->be->tensor_upload(t->be, &c->in, tile_in))
-        return backend_fail(t, err, "uploading a validation tile");
-    UnetTensor *probs;
-    TRY(unet_model_predict(t->model, &c->in, &probs, err));
-    if (t->be->tensor_download(t->be, tile_out, probs))
-        return backend_fail(t, err, "reading a validation prediction");
-    return UNET_OK;
+    (void)done;
+    (void)total;
+    UnetTrainer *t = user;
+    return atomic_load(&t->stop_flag) != 0;
 }
 
-/* Class probabilities [K, H, W] of a whole image by overlap-tile. */
+/* Class probabilities [K, H, W] of a whole image by overlap-tile (inference.h,
+ * its default tiles: seamless for same-padding models). */
 static UnetStatus predict_image(UnetTrainer *t, const TrainImage *im, float *probs, UnetError *err)
 {
-    UnetTileGrid g;
-    TRY(unet_tile_grid_init(&g, im->width, im->height, t->in_size, t->out_size, err));
-    TileCtx c = { .t = t };
-    if (t->be->tensor_init(t->be, &c.in, 1, t->train.channels, t->in_size, t->in_size))
-        return backend_fail(t, err, "allocating a validation tile");
-    UnetStatus st = unet_tiling_apply(&g, im->image, t->train.channels, t->classes, probs,
-                                      predict_tile, &c, err);
-    t->be->tensor_release(t->be, &c.in);
-    return st;
+    UnetPredictOptions opt;
+    unet_predict_options_default(&opt);
+    opt.progress = predict_progress;
+    opt.progress_user = t;
+    return unet_predict(t->model, im->image, t->train.channels, im->height, im->width, &opt, probs,
+                        err);
 }
 
 /* The loss of the training objective on probabilities (host side). */
@@ -545,21 +532,20 @@ static double host_loss(const UnetTrainer *t, const float *probs, const TrainIma
     return wsum > 0.0 ? sum / wsum : 0.0;
 }
 
-static void to_classes(const UnetTrainer *t, const float *probs, size_t n, int32_t *cls, uint8_t *vis)
+/* Class ids and an 8-bit picture (probability for 1 class, class id scaled
+ * for K) of a prediction. */
+static void to_classes(const UnetTrainer *t, const float *probs, const TrainImage *im, int32_t *cls,
+                       uint8_t *vis)
 {
     const int K = t->classes;
+    const size_t n = (size_t)im->width * (size_t)im->height;
+    unet_probs_to_labels(probs, K, im->height, im->width, 0.5f, cls);
     for (size_t i = 0; i < n; i++) {
         if (K == 1) {
-            cls[i] = probs[i] > 0.5f;
             float v = probs[i] * 255.0f + 0.5f;
             vis[i] = (uint8_t)(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
         } else {
-            int best = 0;
-            for (int k = 1; k < K; k++)
-                if (probs[(size_t)k * n + i] > probs[(size_t)best * n + i])
-                    best = k;
-            cls[i] = best;
-            vis[i] = (uint8_t)(best * 255 / (K - 1));
+            vis[i] = (uint8_t)(cls[i] * 255 / (K - 1));
         }
     }
 }
@@ -583,7 +569,7 @@ static UnetStatus validate(UnetTrainer *t, double *val_loss, UnetSegMetrics *mea
             st = unet_error_set(err, UNET_ERR_NOMEM, "out of memory validating %s", im->name);
         } else if ((st = predict_image(t, im, probs, err)) == UNET_OK) {
             loss_sum += host_loss(t, probs, im);
-            to_classes(t, probs, n, cls, vis);
+            to_classes(t, probs, im, cls, vis);
             UnetSegMetrics m;
             st = unet_segmentation_metrics(im->labels, cls, im->width, im->height,
                                            t->metric_classes, &m, err);
@@ -787,7 +773,7 @@ static UnetStatus save_checkpoint(UnetTrainer *t, const char *name, UnetError *e
     char *path = run_path(&t->run, name);
     char *cfg = unet_train_config_to_json(&t->cfg);
     char *state = state_json(t);
-    char epoch[32], step[32], losses[128], norm[256];
+    char epoch[32], step[32], losses[128];
     snprintf(epoch, sizeof epoch, "%d", t->st.epoch);
     snprintf(step, sizeof step, "%lld", (long long)t->st.step);
     json_object *lo = json_object_new_object();
@@ -795,18 +781,14 @@ static UnetStatus save_checkpoint(UnetTrainer *t, const char *name, UnetError *e
     json_object_object_add(lo, "val", jnum(t->st.last_val_loss));
     snprintf(losses, sizeof losses, "%s", json_object_to_json_string_ext(lo, JSON_C_TO_STRING_PLAIN));
     json_object_put(lo);
-    const UnetInputSpec *in = &t->cfg.dataset.input;
-    snprintf(norm, sizeof norm,
-             "{\"intensity\":\"%s\",\"range_lo\":%.9g,\"range_hi\":%.9g,\"color\":\"%s\"}",
-             unet_intensity_name(in->intensity), (double)in->range_lo, (double)in->range_hi,
-             unet_color_name(in->color));
+    char *norm = unet_input_spec_to_json(&t->cfg.dataset.input);
     UnetStatus st;
-    if (!path || !cfg || !state) {
+    if (!path || !cfg || !state || !norm) {
         st = unet_error_set(err, UNET_ERR_NOMEM, "out of memory saving a checkpoint");
     } else {
         UnetKeyValue kv[] = {
             { "epoch", epoch },           { "step", step },
-            { "losses", losses },         { "normalization", norm },
+            { "losses", losses },         { UNET_META_NORMALIZATION, norm },
             { "training_config", cfg },   { "trainer_state", state },
         };
         st = unet_checkpoint_save(path, t->model, t->opt, kv, sizeof kv / sizeof kv[0], err);
@@ -819,6 +801,7 @@ static UnetStatus save_checkpoint(UnetTrainer *t, const char *name, UnetError *e
     free(path);
     free(cfg);
     free(state);
+    free(norm);
     return st;
 }
 
@@ -1088,6 +1071,9 @@ static UnetStatus run(UnetTrainer *t, UnetError *err)
     t->be = unet_backend_open(c->device, c->threads, note, sizeof note, err);
     if (!t->be)
         return err->status;
+#if !UNET_HAVE_CUDA
+    note[0] = '\0'; /* "auto" on a build without CUDA is the CPU; nothing to explain */
+#endif
     TRY(open_data(t, err));
     TRY(check_model_vs_data(t, err));
     TRY(choose_tile(t, err));
