@@ -141,6 +141,8 @@ static inline void th_record(const UnetTrainEvent *e, void *user)
 static inline UnetStatus th_run(const UnetTrainConfig *cfg, UnetTrainMode mode, Recorder *r,
                                 UnetTrainSummary *summary, UnetError *err)
 {
+    if (summary)
+        memset(summary, 0, sizeof *summary);
     UnetTrainer *t = unet_trainer_new(cfg, th_record, r, err);
     if (!t)
         return err->status;
