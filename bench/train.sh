@@ -12,6 +12,9 @@
 #   bench/train.sh [BUILD_DIR]          (default: build)
 #   THREADS=2 EPOCHS=20 bench/train.sh
 #   REAL=0 bench/train.sh               (generated data only)
+#   GEN=0 UNET_SHARED_DATA=/path/to/shared/data bench/train.sh   (real data only)
+# The real datasets are looked for where the tests look (../shared/data beside
+# the source tree) unless UNET_SHARED_DATA says otherwise.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +25,7 @@ threads=${THREADS:-2}
 epochs=${EPOCHS:-20}
 shared=${UNET_SHARED_DATA:-$here/../../shared/data}
 real=${REAL:-1}
+gen=${GEN:-1}
 
 die() { echo "train-bench: $*" >&2; exit 1; }
 [ -x "$unet" ] || die "no unet executable at $unet (build first, or set UNET=)"
@@ -91,17 +95,22 @@ run() { # name data out args...
     grep -E '^best epoch|^training throughput|early stop' "$out.log" | sed 's/^/  /'
 }
 
-"$unet" sample-data --out "$tmp/gen-train" --count 16 --size 128 --seed 1 >/dev/null
-"$unet" sample-data --out "$tmp/gen-val" --count 6 --size 128 --seed 2 >/dev/null
-small="--depth 3 --base 8 --padding same --tile 128 --epochs $epochs --steps-per-epoch 50 --patience 10 --seed 2"
-
-run "generated EM-like 128 px, unet base 8 depth 3 same padding, Adam 3e-3" "$tmp/gen-train" \
-    "$tmp/gen-adam" --val "$tmp/gen-val" $small --optimizer adam --lr 0.003
-echo "  $(thresholds "$tmp/gen-val" "$tmp/gen-adam")"
-echo "  $(torch_anchor 3 8 128 1)"
-run "same data and net, the paper's SGD (momentum 0.99) with the LR from the range test" \
-    "$tmp/gen-train" "$tmp/gen-sgd" --val "$tmp/gen-val" $small
-grep -F 'LR range test' "$tmp/gen-sgd/log.txt" | sed 's/^[0-9: -]*/  /'
+if [ "$gen" = 1 ]; then
+    "$unet" sample-data --out "$tmp/gen-train" --count 16 --size 128 --seed 1 >/dev/null
+    "$unet" sample-data --out "$tmp/gen-val" --count 6 --size 128 --seed 2 >/dev/null
+    small="--depth 3 --base 8 --padding same --tile 128 --epochs $epochs --steps-per-epoch 50"
+    small="$small --patience 10 --seed 2"
+    run "generated EM-like 128 px, unet base 8 depth 3 same padding, Adam 3e-3" "$tmp/gen-train" \
+        "$tmp/gen-adam" --val "$tmp/gen-val" $small --optimizer adam --lr 0.003
+    echo "  $(thresholds "$tmp/gen-val" "$tmp/gen-adam")"
+    echo "  $(torch_anchor 3 8 128 1)"
+    run "same data and net, the paper's SGD (momentum 0.99) with the LR from the range test" \
+        "$tmp/gen-train" "$tmp/gen-sgd" --val "$tmp/gen-val" $small
+    grep -F 'LR range test' "$tmp/gen-sgd/log.txt" | sed 's/^[0-9: -]*/  /'
+fi
+if [ "$real" = 1 ] && [ ! -d "$shared/usiigaci-phc" ]; then
+    echo "== real datasets skipped: none at $shared (set UNET_SHARED_DATA)"
+fi
 
 if [ "$real" = 1 ] && [ -d "$shared/usiigaci-phc" ]; then
     run "usiigaci-phc (16-bit phase contrast, 1024 px), base 8 depth 4, tile 256, Adam 1e-3" \

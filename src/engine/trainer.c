@@ -171,6 +171,9 @@ static UnetStatus open_data(UnetTrainer *t, UnetError *err)
     unet_split_free(&split);
     if (st)
         return st;
+    if (t->val.count == 0 && t->mode == UNET_TRAIN_FIT)
+        warn(t, "no validation images: early stopping and best.safetensors follow the training "
+                "loss (give --val DIR or --val-split F)");
     if (t->val.count && t->val.channels != t->train.channels)
         return unet_error_set(err, UNET_ERR_FORMAT,
                               "validation images have %d channels but training images have %d; "
