@@ -11,6 +11,9 @@ static const UnetCommand commands[] = {
     { "sample-data", unet_cmd_sample_data, "write a synthetic EM-like dataset (images/ + masks/)" },
     { "dataset", unet_cmd_dataset, "check a dataset folder: 'unet dataset check DIR'" },
     { "tiles", unet_cmd_tiles, "draw the overlap-tile grid of an image" },
+    { "predict", unet_cmd_predict, "segment images with a checkpoint (masks, probabilities, overlays)" },
+    { "evaluate", unet_cmd_evaluate, "score a checkpoint on a dataset (Dice, IoU, pixel error, V_rand, V_info)" },
+    { "bench", unet_cmd_bench, "time training steps, forward passes and prediction" },
     { NULL, NULL, NULL },
 };
 
