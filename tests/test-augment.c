@@ -33,7 +33,8 @@ static void run(const UnetAugmentRecord *rec, const float *img, int c, const int
     *img_out = img ? malloc(n * c * sizeof(float)) : NULL;
     *mask_out = mask ? malloc(n * sizeof(int32_t)) : NULL;
     UnetError err = { 0 };
-    CHECK_MSG(unet_augment_apply(rec, img, c, mask, NULL, *img_out, *mask_out, NULL, &err) == UNET_OK,
+    static UnetScratch scratch; /* reused across calls and sizes */
+    CHECK_MSG(unet_augment_apply(rec, img, c, mask, NULL, *img_out, *mask_out, NULL, &scratch, &err) == UNET_OK,
               "%s", err.message);
 }
 
@@ -180,7 +181,7 @@ int main(void)
                 CHECK(unet_augment_sample(&rec, &cfg, seed, W, H, NULL) == UNET_OK);
                 float *v = malloc(N * sizeof(float)), *wt = malloc(N * sizeof(float));
                 int32_t *m = malloc(N * sizeof(int32_t));
-                CHECK(unet_augment_apply(&rec, limg, 1, lab, limg, v, m, wt, NULL) == UNET_OK);
+                CHECK(unet_augment_apply(&rec, limg, 1, lab, limg, v, m, wt, NULL, NULL) == UNET_OK);
                 int contradict = 0, agree = 0;
                 for (size_t i = 0; i < N; i++) {
                     if ((v[i] == 1.0f && m[i] != 1) || (v[i] == 0.0f && m[i] != 0))
@@ -206,7 +207,7 @@ int main(void)
         size_t M = (size_t)rec.out_w * rec.out_h;
         float *sx = malloc(M * sizeof(float)), *sy = malloc(M * sizeof(float));
         int32_t *m = malloc(M * sizeof(int32_t));
-        CHECK(unet_augment_apply(&rec, NULL, 0, lab, NULL, NULL, m, NULL, NULL) == UNET_OK);
+        CHECK(unet_augment_apply(&rec, NULL, 0, lab, NULL, NULL, m, NULL, NULL, NULL) == UNET_OK);
         CHECK(unet_augment_source_coords(&rec, sx, sy, NULL) == UNET_OK);
         int mismatch = 0;
         for (size_t i = 0; i < M; i++) {
@@ -273,7 +274,7 @@ int main(void)
         cfg.stages[0].ops[0].var_min = cfg.stages[0].ops[0].var_max = 100.0f;
         UnetAugmentRecord rec;
         CHECK(unet_augment_sample(&rec, &cfg, 2, W, H, NULL) == UNET_OK);
-        CHECK(unet_augment_apply(&rec, zero, 1, NULL, NULL, out, NULL, NULL, NULL) == UNET_OK);
+        CHECK(unet_augment_apply(&rec, zero, 1, NULL, NULL, out, NULL, NULL, NULL, NULL) == UNET_OK);
         double sum = 0, sq = 0;
         size_t within = 0;
         double sd = 10.0 / 255.0;
@@ -291,7 +292,7 @@ int main(void)
             zero[i] = 1.0f;
         one_stage(&cfg, UNET_AUG_MULT_NOISE, 1.0f);
         CHECK(unet_augment_sample(&rec, &cfg, 2, W, H, NULL) == UNET_OK);
-        CHECK(unet_augment_apply(&rec, zero, 1, NULL, NULL, out, NULL, NULL, NULL) == UNET_OK);
+        CHECK(unet_augment_apply(&rec, zero, 1, NULL, NULL, out, NULL, NULL, NULL, NULL) == UNET_OK);
         float lo = 2, hi = 0;
         sum = 0;
         for (size_t i = 0; i < N; i++) {
@@ -305,7 +306,7 @@ int main(void)
         CHECK(unet_augment_sample(&rec, &cfg, 8, W, H, NULL) == UNET_OK);
         for (size_t i = 0; i < N; i++)
             zero[i] = (float)(i % 256);
-        CHECK(unet_augment_apply(&rec, zero, 1, NULL, NULL, out, NULL, NULL, NULL) == UNET_OK);
+        CHECK(unet_augment_apply(&rec, zero, 1, NULL, NULL, out, NULL, NULL, NULL, NULL) == UNET_OK);
         const UnetAugmentStep *s = &rec.steps[0];
         CHECK(fabsf(out[100] - (s->alpha * 100.0f + s->beta * 255.0f)) < 1e-3f);
         CHECK(s->alpha >= 0.85f && s->alpha <= 1.15f && s->beta >= -0.15f && s->beta <= 0.15f);
@@ -326,7 +327,7 @@ int main(void)
         CHECK(unet_augment_sample(&rec, &cfg, 0, 5, 4, NULL) == UNET_OK);
         CHECK(rec.out_w == 9 && rec.out_h == 4 && rec.steps[0].pad_left == 2);
         float out[36];
-        CHECK(unet_augment_apply(&rec, in, 1, NULL, NULL, out, NULL, NULL, NULL) == UNET_OK);
+        CHECK(unet_augment_apply(&rec, in, 1, NULL, NULL, out, NULL, NULL, NULL, NULL) == UNET_OK);
         CHECK(out[0] == 2.0f && out[1] == 1.0f && out[2] == 0.0f && out[7] == 3.0f && out[8] == 2.0f);
     }
 
@@ -380,7 +381,7 @@ int main(void)
         CHECK(unet_augment_sample(&rec, &cfg, 1, 0, 10, &err) == UNET_ERR_INVALID);
         CHECK(unet_augment_sample(&rec, &cfg, 1, 10, 10, NULL) == UNET_OK);
         float o[100];
-        CHECK(unet_augment_apply(&rec, img, 0, NULL, NULL, o, NULL, NULL, &err) == UNET_ERR_INVALID);
+        CHECK(unet_augment_apply(&rec, img, 0, NULL, NULL, o, NULL, NULL, NULL, &err) == UNET_ERR_INVALID);
     }
     free(img);
     free(mask);

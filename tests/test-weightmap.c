@@ -88,9 +88,10 @@ static void check_mask(const char *what, const UnetWeightMapConfig *base, const 
     cfgx.exact_d2 = 1;
     UnetWeightMapInfo i1, i2, i3;
     UnetError err = { 0 };
-    CHECK_MSG(unet_weightmap_compute(&cfg, classes, instances, w, h, &fast.out, &i1, &err) == UNET_OK,
+    static UnetScratch scratch; /* reused across masks of different sizes */
+    CHECK_MSG(unet_weightmap_compute(&cfg, classes, instances, w, h, &fast.out, &i1, &scratch, &err) == UNET_OK,
               "%s: %s", what, err.message);
-    CHECK(unet_weightmap_compute(&cfgx, classes, instances, w, h, &exact.out, &i2, NULL) == UNET_OK);
+    CHECK(unet_weightmap_compute(&cfgx, classes, instances, w, h, &exact.out, &i2, NULL, NULL) == UNET_OK);
     CHECK(unet_weightmap_reference(&cfg, classes, instances, w, h, &ref.out, &i3, NULL) == UNET_OK);
     CHECK(i1.cells == i3.cells && i2.cells == i3.cells && i1.classes == i3.classes);
     CHECK(!memcmp(fast.cells, ref.cells, n * sizeof(int32_t)));
@@ -195,7 +196,7 @@ int main(void)
         maps_init(&fast, n);
         maps_init(&ref, n);
         UnetWeightMapInfo i1, i2;
-        CHECK(unet_weightmap_compute(&cfg, m, NULL, w, h, &fast.out, &i1, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&cfg, m, NULL, w, h, &fast.out, &i1, NULL, NULL) == UNET_OK);
         CHECK(unet_weightmap_reference(&cfg, m, NULL, w, h, &ref.out, &i2, NULL) == UNET_OK);
         CHECK(i1.cells == i2.cells && i1.cells > 40);
         int bad = 0;
@@ -215,13 +216,13 @@ int main(void)
             m[i] = 1;
         UnetWeightMapInfo info;
         UnetWeightMapConfig c = cfg;
-        CHECK(unet_weightmap_compute(&c, m, NULL, 10, 10, NULL, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&c, m, NULL, 10, 10, NULL, &info, NULL, NULL) == UNET_OK);
         CHECK(info.class_weights[0] == 1.0f && info.class_weights[1] == 4.0f && info.cells == 1);
         c.balance = UNET_BALANCE_INVERSE;
-        CHECK(unet_weightmap_compute(&c, m, NULL, 10, 10, NULL, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&c, m, NULL, 10, 10, NULL, &info, NULL, NULL) == UNET_OK);
         CHECK(info.class_weights[0] == 0.625f && info.class_weights[1] == 2.5f);
         c.balance = UNET_BALANCE_NONE;
-        CHECK(unet_weightmap_compute(&c, m, NULL, 10, 10, NULL, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&c, m, NULL, 10, 10, NULL, &info, NULL, NULL) == UNET_OK);
         CHECK(info.class_weights[0] == 1.0f && info.class_weights[1] == 1.0f);
         UnetClassBalance b;
         CHECK(unet_class_balance_parse("inverse", &b, NULL) == UNET_OK && b == UNET_BALANCE_INVERSE);
@@ -242,7 +243,7 @@ int main(void)
         int32_t used[240];
         UnetWeightMapOutputs out = { wgt, NULL, d1, d2, NULL, used };
         UnetWeightMapInfo info;
-        CHECK(unet_weightmap_compute(&cfg, NULL, inst, w, h, &out, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&cfg, NULL, inst, w, h, &out, &info, NULL, NULL) == UNET_OK);
         CHECK(info.cells == 2);
         CHECK(used[5 * w + 9] == 0 && used[5 * w + 10] == 0 && used[5 * w + 8] == 1);
         CHECK(d1[5 * w + 9] == 1.0f && d2[5 * w + 9] == 2.0f);
@@ -250,12 +251,12 @@ int main(void)
         CHECK_MSG(fabsf(wgt[5 * w + 9] - want) < 1e-5f, "carved border weight %g, want %g",
                   (double)wgt[5 * w + 9], (double)want);
         check_mask("touching instances", &cfg, NULL, inst, w, h);
-        CHECK(unet_weightmap_compute(&cfg, cls, inst, w, h, &out, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&cfg, cls, inst, w, h, &out, &info, NULL, NULL) == UNET_OK);
         CHECK(used[5 * w + 9] == 1 && used[5 * w + 10] == 2 && info.classes == 3);
         check_mask("touching classes", &cfg, cls, inst, w, h);
         UnetWeightMapConfig c = cfg;
         c.separate_touching = 0;
-        CHECK(unet_weightmap_compute(&c, NULL, inst, w, h, &out, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&c, NULL, inst, w, h, &out, &info, NULL, NULL) == UNET_OK);
         CHECK(used[5 * w + 9] == 1 && used[5 * w + 10] == 1 && info.cells == 2);
     }
 
@@ -265,10 +266,10 @@ int main(void)
         float wgt[64], d1[64], d2[64];
         UnetWeightMapOutputs out = { wgt, NULL, d1, d2, NULL, NULL };
         UnetWeightMapInfo info;
-        CHECK(unet_weightmap_compute(&cfg, m, NULL, 8, 8, &out, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&cfg, m, NULL, 8, 8, &out, &info, NULL, NULL) == UNET_OK);
         CHECK(info.cells == 0 && wgt[10] == 1.0f && isinf(d1[10]) && isinf(d2[10]));
         m[9] = m[10] = 1;
-        CHECK(unet_weightmap_compute(&cfg, m, NULL, 8, 8, &out, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&cfg, m, NULL, 8, 8, &out, &info, NULL, NULL) == UNET_OK);
         CHECK(info.cells == 1 && wgt[25] == 1.0f && d1[25] == 2.0f && isinf(d2[25]));
     }
 
@@ -276,17 +277,17 @@ int main(void)
     {
         UnetError err = { 0 };
         int32_t m[4] = { 0, 300, 0, 0 };
-        CHECK(unet_weightmap_compute(&cfg, m, NULL, 2, 2, NULL, NULL, &err) == UNET_ERR_INVALID);
+        CHECK(unet_weightmap_compute(&cfg, m, NULL, 2, 2, NULL, NULL, NULL, &err) == UNET_ERR_INVALID);
         CHECK(strstr(err.message, "class 300") != NULL);
         int32_t inst[4] = { 0, -2, 0, 0 };
-        CHECK(unet_weightmap_compute(&cfg, NULL, inst, 2, 2, NULL, NULL, &err) == UNET_ERR_INVALID);
+        CHECK(unet_weightmap_compute(&cfg, NULL, inst, 2, 2, NULL, NULL, NULL, &err) == UNET_ERR_INVALID);
         CHECK(strstr(err.message, "instance id -2") != NULL);
         UnetWeightMapConfig c = cfg;
         c.sigma = 0.0f;
         m[1] = 1;
-        CHECK(unet_weightmap_compute(&c, m, NULL, 2, 2, NULL, NULL, &err) == UNET_ERR_INVALID);
+        CHECK(unet_weightmap_compute(&c, m, NULL, 2, 2, NULL, NULL, NULL, &err) == UNET_ERR_INVALID);
         CHECK(strstr(err.message, "sigma") != NULL);
-        CHECK(unet_weightmap_compute(&cfg, NULL, NULL, 2, 2, NULL, NULL, &err) == UNET_ERR_INVALID);
+        CHECK(unet_weightmap_compute(&cfg, NULL, NULL, 2, 2, NULL, NULL, NULL, &err) == UNET_ERR_INVALID);
     }
     return test_finish("weightmap");
 }

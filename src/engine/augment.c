@@ -539,39 +539,42 @@ typedef struct Planes {
 /* Bilinear (image, weight) and nearest (mask) samples for one output row. */
 static void sample_row(const Planes *in, Planes *out, int y, const float *fx, const float *fy)
 {
-    int w = in->w, h = in->h, ow = out->w;
+    int w = in->w, h = in->h, ow = out->w, C = in->img ? in->c : 0;
     size_t in_n = (size_t)w * h, out_n = (size_t)ow * out->h;
     size_t row = (size_t)y * ow;
-    const float lim = 1e7f; /* keeps float-to-int conversions defined */
+    const float lim = 1e7f; /* keeps float-to-int conversions defined; NaN goes to -lim */
     for (int x = 0; x < ow; x++) {
-        float X = fx[x], Y = fy[x];
-        X = X > lim ? lim : (X < -lim ? -lim : X);
-        Y = Y > lim ? lim : (Y < -lim ? -lim : Y);
-        if (!(X == X))
-            X = 0.0f;
-        if (!(Y == Y))
-            Y = 0.0f;
-        if (in->img || in->wt) {
-            float x0f = floorf(X), y0f = floorf(Y);
-            float ax = X - x0f, ay = Y - y0f;
-            int x0 = (int)x0f, y0 = (int)y0f;
-            int xa = reflect101(x0, w), xb = reflect101(x0 + 1, w);
+        float X = fminf(fmaxf(fx[x], -lim), lim), Y = fminf(fmaxf(fy[x], -lim), lim);
+        float x0f = floorf(X), y0f = floorf(Y);
+        float ax = X - x0f, ay = Y - y0f;
+        int x0 = (int)x0f, y0 = (int)y0f;
+        size_t i00, i01, i10, i11;
+        if (x0 >= 0 && y0 >= 0 && x0 < w - 1 && y0 < h - 1) {
+            i00 = (size_t)y0 * w + x0;
+            i01 = i00 + 1;
+            i10 = i00 + w;
+            i11 = i10 + 1;
+        } else {
+            size_t xa = reflect101(x0, w), xb = reflect101(x0 + 1, w);
             size_t ya = (size_t)reflect101(y0, h) * w, yb = (size_t)reflect101(y0 + 1, h) * w;
-            float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay;
-            for (int c = 0; c < in->c && in->img; c++) {
-                const float *p = in->img + c * in_n;
-                out->img[c * out_n + row + x] =
-                    w00 * p[ya + xa] + w01 * p[ya + xb] + w10 * p[yb + xa] + w11 * p[yb + xb];
-            }
-            if (in->wt) {
-                const float *p = in->wt;
-                out->wt[row + x] =
-                    w00 * p[ya + xa] + w01 * p[ya + xb] + w10 * p[yb + xa] + w11 * p[yb + xb];
-            }
+            i00 = ya + xa;
+            i01 = ya + xb;
+            i10 = yb + xa;
+            i11 = yb + xb;
+        }
+        float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay;
+        for (int c = 0; c < C; c++) {
+            const float *p = in->img + c * in_n;
+            out->img[c * out_n + row + x] = w00 * p[i00] + w01 * p[i01] + w10 * p[i10] + w11 * p[i11];
+        }
+        if (in->wt) {
+            const float *p = in->wt;
+            out->wt[row + x] = w00 * p[i00] + w01 * p[i01] + w10 * p[i10] + w11 * p[i11];
         }
         if (in->mask) {
-            int xn = reflect101((int)floorf(X + 0.5f), w), yn = reflect101((int)floorf(Y + 0.5f), h);
-            out->mask[row + x] = in->mask[(size_t)yn * w + xn];
+            /* nearest: the corner whose bilinear weight is largest */
+            size_t i = ay >= 0.5f ? (ax >= 0.5f ? i11 : i10) : (ax >= 0.5f ? i01 : i00);
+            out->mask[row + x] = in->mask[i];
         }
     }
 }
@@ -661,7 +664,8 @@ static UnetStatus gaussian_blur(float *x, int w, int h, float sigma, float *tmp,
     for (int j = 0; j <= r; j++)
         k[j] = (float)(kd[j] / sum);
     float *pad = k + r + 1;
-    /* rows: x -> tmp */
+    /* four vectors at a time: independent sums hide the add latency; every
+     * lane adds in the same order as the scalar tail, so results agree */
     for (int y = 0; y < h; y++) {
         const float *src = x + (size_t)y * w;
         for (int i = -r; i < w + r; i++)
@@ -669,11 +673,20 @@ static UnetStatus gaussian_blur(float *x, int w, int h, float sigma, float *tmp,
         float *dst = tmp + (size_t)y * w;
         const float *c = pad + r;
         int i = 0;
-        for (; i + 8 <= w; i += 8) {
-            v8f acc = k[0] * load8(c + i);
-            for (int j = 1; j <= r; j++)
-                acc += k[j] * (load8(c + i - j) + load8(c + i + j));
-            memcpy(dst + i, &acc, sizeof acc);
+        for (; i + 32 <= w; i += 32) {
+            v8f a0 = k[0] * load8(c + i), a1 = k[0] * load8(c + i + 8);
+            v8f a2 = k[0] * load8(c + i + 16), a3 = k[0] * load8(c + i + 24);
+            for (int j = 1; j <= r; j++) {
+                float kj = k[j];
+                a0 += kj * (load8(c + i - j) + load8(c + i + j));
+                a1 += kj * (load8(c + i + 8 - j) + load8(c + i + 8 + j));
+                a2 += kj * (load8(c + i + 16 - j) + load8(c + i + 16 + j));
+                a3 += kj * (load8(c + i + 24 - j) + load8(c + i + 24 + j));
+            }
+            memcpy(dst + i, &a0, sizeof a0);
+            memcpy(dst + i + 8, &a1, sizeof a1);
+            memcpy(dst + i + 16, &a2, sizeof a2);
+            memcpy(dst + i + 24, &a3, sizeof a3);
         }
         for (; i < w; i++) {
             float acc = k[0] * c[i];
@@ -682,18 +695,27 @@ static UnetStatus gaussian_blur(float *x, int w, int h, float sigma, float *tmp,
             dst[i] = acc;
         }
     }
-    /* columns: tmp -> x */
     for (int y = 0; y < h; y++) {
         for (int j = -r; j <= r; j++)
             rows[j + r] = tmp + (size_t)reflect_sym(y + j, h) * w;
         float *dst = x + (size_t)y * w;
         const float **c = rows + r;
         int i = 0;
-        for (; i + 8 <= w; i += 8) {
-            v8f acc = k[0] * load8(c[0] + i);
-            for (int j = 1; j <= r; j++)
-                acc += k[j] * (load8(c[-j] + i) + load8(c[j] + i));
-            memcpy(dst + i, &acc, sizeof acc);
+        for (; i + 32 <= w; i += 32) {
+            v8f a0 = k[0] * load8(c[0] + i), a1 = k[0] * load8(c[0] + i + 8);
+            v8f a2 = k[0] * load8(c[0] + i + 16), a3 = k[0] * load8(c[0] + i + 24);
+            for (int j = 1; j <= r; j++) {
+                float kj = k[j];
+                const float *m = c[-j] + i, *q = c[j] + i;
+                a0 += kj * (load8(m) + load8(q));
+                a1 += kj * (load8(m + 8) + load8(q + 8));
+                a2 += kj * (load8(m + 16) + load8(q + 16));
+                a3 += kj * (load8(m + 24) + load8(q + 24));
+            }
+            memcpy(dst + i, &a0, sizeof a0);
+            memcpy(dst + i + 8, &a1, sizeof a1);
+            memcpy(dst + i + 16, &a2, sizeof a2);
+            memcpy(dst + i + 24, &a3, sizeof a3);
         }
         for (; i < w; i++) {
             float acc = k[0] * c[0][i];
@@ -798,22 +820,30 @@ static void warp(const UnetAugmentStep *s, const Planes *in, Planes *out, const 
                  const float *dy, float *fx, float *fy)
 {
     const double *A = s->affine;
+    int grid = s->kind == UNET_AUG_GRID_ELASTIC;
+    float a0 = (float)A[0], a1 = (float)A[1], a3 = (float)A[3], a4 = (float)A[4];
     for (int y = 0; y < out->h; y++) {
         size_t row = (size_t)y * out->w;
-        for (int x = 0; x < out->w; x++) {
-            double u = x, v = y;
-            if (dx) {
-                u += dx[row + x];
-                v += dy[row + x];
+        float cxr = (float)(A[1] * y + A[2]), cyr = (float)(A[4] * y + A[5]);
+        if (grid) {
+            for (int x = 0; x < out->w; x++) {
+                fx[x] = (float)x + dx[row + x];
+                fy[x] = (float)y + dy[row + x];
             }
-            if (s->kind == UNET_AUG_GRID_ELASTIC) {
-                fx[x] = (float)u;
-                fy[x] = (float)v;
-            } else {
+        } else if (dx) {
+            for (int x = 0; x < out->w; x++) {
+                float u = (float)x + dx[row + x], v = (float)y + dy[row + x];
                 fx[x] = (float)(A[0] * u + A[1] * v + A[2]);
                 fy[x] = (float)(A[3] * u + A[4] * v + A[5]);
             }
+        } else {
+            for (int x = 0; x < out->w; x++) {
+                fx[x] = a0 * (float)x + cxr;
+                fy[x] = a3 * (float)x + cyr;
+            }
         }
+        (void)a1;
+        (void)a4;
         sample_row(in, out, y, fx, fy);
     }
 }
@@ -889,7 +919,8 @@ static UnetStatus check_record(const UnetAugmentRecord *rec, UnetError *err)
 
 UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, int channels,
                               const int32_t *mask, const float *weight, float *image_out,
-                              int32_t *mask_out, float *weight_out, UnetError *err)
+                              int32_t *mask_out, float *weight_out, UnetScratch *scratch,
+                              UnetError *err)
 {
     UnetStatus status = check_record(rec, err);
     if (status != UNET_OK)
@@ -904,14 +935,13 @@ UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, 
     int C = image ? channels : 0;
     size_t maxn = record_max_pixels(rec), n0 = (size_t)rec->in_w * rec->in_h;
     /* two image states to ping-pong between, and field buffers */
-    float *fbuf = malloc(maxn * ((size_t)2 * C + (weight ? 2 : 0) + 3) * sizeof(float) +
-                         (size_t)2 * 2 * UNET_AUGMENT_MAX_SIDE * sizeof(float));
-    int32_t *mbuf = mask ? malloc(maxn * 2 * sizeof(int32_t)) : NULL;
-    if (!fbuf || (mask && !mbuf)) {
-        free(fbuf);
-        free(mbuf);
+    size_t floats = maxn * ((size_t)2 * C + (weight ? 2 : 0) + 3) + (size_t)4 * UNET_AUGMENT_MAX_SIDE;
+    UnetScratch local = { 0 };
+    UnetScratch *sc = scratch ? scratch : &local;
+    float *fbuf = unet_scratch_reserve(sc, floats * sizeof(float) + (mask ? maxn * 2 * sizeof(int32_t) : 0));
+    if (!fbuf)
         return unet_error_set(err, UNET_ERR_NOMEM, "augment: out of memory for %zu pixels", maxn);
-    }
+    int32_t *mbuf = mask ? (int32_t *)(fbuf + floats) : NULL;
     float *cursor = fbuf;
     Planes st[2];
     for (int b = 0; b < 2; b++) {
@@ -984,8 +1014,8 @@ UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, 
         if (mask)
             memcpy(mask_out, cur->mask, n * sizeof(int32_t));
     }
-    free(fbuf);
-    free(mbuf);
+    if (!scratch)
+        unet_scratch_free(&local);
     return status;
 }
 

@@ -50,6 +50,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "scratch.h"
 
 typedef enum UnetAugmentKind {
     UNET_AUG_HFLIP = 0,
@@ -153,10 +154,12 @@ UnetStatus unet_augment_sample(UnetAugmentRecord *rec, const UnetAugmentConfig *
 
 /* Applies rec to an input of rec->in_w x rec->in_h. image (channels planes),
  * mask and weight may each be NULL (then their output is too); outputs are
- * rec->out_w x rec->out_h and must not overlap the inputs. */
+ * rec->out_w x rec->out_h and must not overlap the inputs. scratch: NULL, or
+ * kept by the caller between calls to save the allocations. */
 UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, int channels,
                               const int32_t *mask, const float *weight, float *image_out,
-                              int32_t *mask_out, float *weight_out, UnetError *err);
+                              int32_t *mask_out, float *weight_out, UnetScratch *scratch,
+                              UnetError *err);
 
 /* For display: for each output pixel, the input coordinates it was sampled
  * from through all geometric steps (after border reflection), so

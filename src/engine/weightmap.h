@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "scratch.h"
 
 #define UNET_WEIGHTMAP_MAX_CLASSES 256
 
@@ -75,16 +76,18 @@ UnetStatus unet_class_balance_parse(const char *s, UnetClassBalance *out, UnetEr
 
 /* classes: class per pixel, 0 = background, values 0..255 (a binary mask is
  * classes 0/1). instances: NULL, or an instance id per pixel (0 = none,
- * otherwise >= 1; pixels with an id and class 0 count as class 1). With
- * instances NULL, cells are the 8-connected components of equal class. */
+ * otherwise 1..16777215; pixels with an id and class 0 count as class 1).
+ * With instances NULL, cells are the 8-connected components of equal class.
+ * out and info may be NULL; scratch may be NULL (then it allocates), or a
+ * scratch kept by the caller between calls (about 24 bytes per pixel). */
 UnetStatus unet_weightmap_compute(const UnetWeightMapConfig *cfg, const int32_t *classes,
                                   const int32_t *instances, int width, int height,
                                   UnetWeightMapOutputs *out, UnetWeightMapInfo *info,
-                                  UnetError *err);
+                                  UnetScratch *scratch, UnetError *err);
 
 /* The notebook's method, kept as the reference: one exact distance
  * transform per cell over the whole image, then the two smallest per pixel.
- * Exact d1, d2 everywhere; O(cells * pixels). Same arguments. */
+ * Exact d1, d2 everywhere; O(cells * pixels). Same arguments but scratch. */
 UnetStatus unet_weightmap_reference(const UnetWeightMapConfig *cfg, const int32_t *classes,
                                     const int32_t *instances, int width, int height,
                                     UnetWeightMapOutputs *out, UnetWeightMapInfo *info,
