@@ -124,15 +124,30 @@ static float zig_tail(Rng *r, int32_t hz, int iz)
     }
 }
 
-static inline float rng_normal(Rng *r)
+/* n normals times scale: draws are made 256 at a time so the generator's
+ * state stays in registers; the ziggurat's rare slow path draws more. */
+static void rng_fill_normal(Rng *r, float *out, size_t n, float scale)
 {
-    uint64_t u = rng_next(r);
-    int32_t hz = (int32_t)(uint32_t)(u >> 32);
-    int iz = (int)(u & 127);
-    /* hz = INT32_MIN has no abs; it takes the slow path */
-    if (hz != INT32_MIN && (uint32_t)abs(hz) < zig_k[iz])
-        return (float)hz * zig_w[iz];
-    return zig_tail(r, hz == INT32_MIN ? INT32_MIN + 1 : hz, iz);
+    uint64_t buf[256];
+    for (size_t i = 0; i < n;) {
+        size_t m = n - i < 256 ? n - i : 256;
+        Rng local = *r;
+        for (size_t j = 0; j < m; j++)
+            buf[j] = rng_next(&local);
+        *r = local;
+        for (size_t j = 0; j < m; j++) {
+            uint64_t u = buf[j];
+            int32_t hz = (int32_t)(uint32_t)(u >> 32);
+            int iz = (int)(u & 127);
+            float v;
+            if (hz != INT32_MIN && (uint32_t)abs(hz) < zig_k[iz])
+                v = (float)hz * zig_w[iz];
+            else
+                v = zig_tail(r, hz == INT32_MIN ? INT32_MIN + 1 : hz, iz);
+            out[i + j] = v * scale;
+        }
+        i += m;
+    }
 }
 
 /* Scalar normal for record-level draws (Box-Muller in double). */
@@ -510,6 +525,10 @@ static inline int reflect101(int i, int n)
         return i;
     if (n == 1)
         return 0;
+    if (i < 0 && i > -n) /* one reflection, the common case */
+        return -i;
+    if (i >= n && i < 2 * n - 1)
+        return 2 * n - 2 - i;
     int p = 2 * (n - 1);
     i %= p;
     if (i < 0)
@@ -536,46 +555,69 @@ typedef struct Planes {
     float *wt;
 } Planes;
 
-/* Bilinear (image, weight) and nearest (mask) samples for one output row. */
-static void sample_row(const Planes *in, Planes *out, int y, const float *fx, const float *fy)
+/* Bilinear (image, weight) and nearest (mask) samples for one output row.
+ * Two passes: indices and weights first (the branchy part), then plain
+ * gathers per plane. idx holds 5 * (xe - xs) int32, wgt 2 * (xe - xs) floats. */
+static void sample_row(const Planes *in, Planes *out, int y, int xs, int xe, const float *fx,
+                       const float *fy, int32_t *idx, float *wgt)
 {
-    int w = in->w, h = in->h, ow = out->w, C = in->img ? in->c : 0;
-    size_t in_n = (size_t)w * h, out_n = (size_t)ow * out->h;
-    size_t row = (size_t)y * ow;
+    int w = in->w, h = in->h, n = xe - xs, C = in->img ? in->c : 0;
+    size_t in_n = (size_t)w * h, out_n = (size_t)out->w * out->h;
+    size_t row = (size_t)y * out->w + xs;
+    int32_t *I00 = idx, *I01 = idx + n, *I10 = idx + 2 * n, *I11 = idx + 3 * n, *IN = idx + 4 * n;
+    float *AX = wgt, *AY = wgt + n;
     const float lim = 1e7f; /* keeps float-to-int conversions defined; NaN goes to -lim */
-    for (int x = 0; x < ow; x++) {
-        float X = fminf(fmaxf(fx[x], -lim), lim), Y = fminf(fmaxf(fy[x], -lim), lim);
-        float x0f = floorf(X), y0f = floorf(Y);
-        float ax = X - x0f, ay = Y - y0f;
-        int x0 = (int)x0f, y0 = (int)y0f;
-        size_t i00, i01, i10, i11;
+    for (int x = 0; x < n; x++) {
+        float X = fx[x], Y = fy[x];
+        X = X > -lim ? X : -lim; /* comparisons, not fminf: NaN must become -lim */
+        X = X < lim ? X : lim;
+        Y = Y > -lim ? Y : -lim;
+        Y = Y < lim ? Y : lim;
+        /* floor by truncation (|X| <= 1e7); gcc does not always inline floorf */
+        int x0 = (int)X, y0 = (int)Y;
+        x0 -= X < (float)x0;
+        y0 -= Y < (float)y0;
+        float ax = X - (float)x0, ay = Y - (float)y0;
+        int32_t i00, i01, i10, i11;
         if (x0 >= 0 && y0 >= 0 && x0 < w - 1 && y0 < h - 1) {
-            i00 = (size_t)y0 * w + x0;
+            i00 = y0 * w + x0;
             i01 = i00 + 1;
             i10 = i00 + w;
             i11 = i10 + 1;
         } else {
-            size_t xa = reflect101(x0, w), xb = reflect101(x0 + 1, w);
-            size_t ya = (size_t)reflect101(y0, h) * w, yb = (size_t)reflect101(y0 + 1, h) * w;
+            int32_t xa = reflect101(x0, w), xb = reflect101(x0 + 1, w);
+            int32_t ya = reflect101(y0, h) * w, yb = reflect101(y0 + 1, h) * w;
             i00 = ya + xa;
             i01 = ya + xb;
             i10 = yb + xa;
             i11 = yb + xb;
         }
-        float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay;
-        for (int c = 0; c < C; c++) {
-            const float *p = in->img + c * in_n;
-            out->img[c * out_n + row + x] = w00 * p[i00] + w01 * p[i01] + w10 * p[i10] + w11 * p[i11];
+        I00[x] = i00;
+        I01[x] = i01;
+        I10[x] = i10;
+        I11[x] = i11;
+        /* nearest: the corner whose bilinear weight is largest */
+        IN[x] = ay >= 0.5f ? (ax >= 0.5f ? i11 : i10) : (ax >= 0.5f ? i01 : i00);
+        AX[x] = ax;
+        AY[x] = ay;
+    }
+    for (int c = 0; c <= C; c++) {
+        const float *p = c < C ? in->img + c * in_n : in->wt;
+        float *d = c < C ? out->img + c * out_n + row : (out->wt ? out->wt + row : NULL);
+        if (!p || !d)
+            continue;
+        for (int x = 0; x < n; x++) {
+            float ax = AX[x], ay = AY[x];
+            float top = (1 - ax) * p[I00[x]] + ax * p[I01[x]];
+            float bot = (1 - ax) * p[I10[x]] + ax * p[I11[x]];
+            d[x] = (1 - ay) * top + ay * bot;
         }
-        if (in->wt) {
-            const float *p = in->wt;
-            out->wt[row + x] = w00 * p[i00] + w01 * p[i01] + w10 * p[i10] + w11 * p[i11];
-        }
-        if (in->mask) {
-            /* nearest: the corner whose bilinear weight is largest */
-            size_t i = ay >= 0.5f ? (ax >= 0.5f ? i11 : i10) : (ax >= 0.5f ? i01 : i00);
-            out->mask[row + x] = in->mask[i];
-        }
+    }
+    if (in->mask) {
+        const int32_t *m = in->mask;
+        int32_t *d = out->mask + row;
+        for (int x = 0; x < n; x++)
+            d[x] = m[IN[x]];
     }
 }
 
@@ -772,11 +814,25 @@ static double grid_at(const double *v, int g, int i)
     return v[i];
 }
 
-/* Per-pixel displacement of a grid_elastic step (bicubic over the control grid). */
-static void grid_fields(const UnetAugmentStep *s, float *dx, float *dy)
+/* Per-pixel displacement of a grid_elastic step (bicubic over the control grid).
+ * tmp holds 5 * width floats. */
+static void grid_fields(const UnetAugmentStep *s, float *dx, float *dy, float *tmp)
 {
     int w = s->out_w, h = s->out_h, g = s->op.grid;
-    /* per column: the 4 control columns and their weights */
+    /* per column: the first of its 4 control columns and their weights */
+    int *cix = (int *)tmp;
+    float *cwx = tmp + w;
+    for (int x = 0; x < w; x++) {
+        double gx = w > 1 ? (double)x * (g - 1) / (w - 1) : 0.0;
+        int ix = (int)floor(gx);
+        if (ix > g - 2)
+            ix = g - 2;
+        double wt[4];
+        cubic_weights(gx - ix, wt);
+        cix[x] = ix; /* control columns ix-1 .. ix+2, shifted by one for the ghost */
+        for (int t = 0; t < 4; t++)
+            cwx[4 * x + t] = (float)wt[t];
+    }
     for (int y = 0; y < h; y++) {
         double gy = h > 1 ? (double)y * (g - 1) / (h - 1) : 0.0;
         int iy = (int)floor(gy);
@@ -784,32 +840,30 @@ static void grid_fields(const UnetAugmentStep *s, float *dx, float *dy)
             iy = g - 2;
         double wy[4];
         cubic_weights(gy - iy, wy);
-        double colx[UNET_AUGMENT_MAX_GRID], coly[UNET_AUGMENT_MAX_GRID];
+        /* this row's value at every control column, with a ghost on each side */
+        float colx[UNET_AUGMENT_MAX_GRID + 2], coly[UNET_AUGMENT_MAX_GRID + 2];
+        double cx[UNET_AUGMENT_MAX_GRID], cy[UNET_AUGMENT_MAX_GRID];
         for (int j = 0; j < g; j++) {
             double lx[UNET_AUGMENT_MAX_GRID], ly[UNET_AUGMENT_MAX_GRID];
             for (int i = 0; i < g; i++) {
                 lx[i] = s->grid_dx[i * g + j];
                 ly[i] = s->grid_dy[i * g + j];
             }
-            colx[j] = coly[j] = 0.0;
+            cx[j] = cy[j] = 0.0;
             for (int t = 0; t < 4; t++) {
-                colx[j] += wy[t] * grid_at(lx, g, iy - 1 + t);
-                coly[j] += wy[t] * grid_at(ly, g, iy - 1 + t);
+                cx[j] += wy[t] * grid_at(lx, g, iy - 1 + t);
+                cy[j] += wy[t] * grid_at(ly, g, iy - 1 + t);
             }
         }
+        for (int j = -1; j <= g; j++) {
+            colx[j + 1] = (float)grid_at(cx, g, j);
+            coly[j + 1] = (float)grid_at(cy, g, j);
+        }
+        float *rx = dx + (size_t)y * w, *ry = dy + (size_t)y * w;
         for (int x = 0; x < w; x++) {
-            double gx = w > 1 ? (double)x * (g - 1) / (w - 1) : 0.0;
-            int ix = (int)floor(gx);
-            if (ix > g - 2)
-                ix = g - 2;
-            double wx[4], vx = 0.0, vy = 0.0;
-            cubic_weights(gx - ix, wx);
-            for (int t = 0; t < 4; t++) {
-                vx += wx[t] * grid_at(colx, g, ix - 1 + t);
-                vy += wx[t] * grid_at(coly, g, ix - 1 + t);
-            }
-            dx[(size_t)y * w + x] = (float)vx;
-            dy[(size_t)y * w + x] = (float)vy;
+            const float *wt = cwx + 4 * x, *px = colx + cix[x], *py = coly + cix[x];
+            rx[x] = wt[0] * px[0] + wt[1] * px[1] + wt[2] * px[2] + wt[3] * px[3];
+            ry[x] = wt[0] * py[0] + wt[1] * py[1] + wt[2] * py[2] + wt[3] * py[3];
         }
     }
 }
@@ -817,51 +871,58 @@ static void grid_fields(const UnetAugmentStep *s, float *dx, float *dy)
 /* Source coordinates of every output pixel of a resampling step
  * (shift_scale_rotate, elastic, grid_elastic), row by row into fx, fy. */
 static void warp(const UnetAugmentStep *s, const Planes *in, Planes *out, const float *dx,
-                 const float *dy, float *fx, float *fy)
+                 const float *dy, float *fx, float *fy, int32_t *idx, float *wgt)
 {
     const double *A = s->affine;
     int grid = s->kind == UNET_AUG_GRID_ELASTIC;
-    float a0 = (float)A[0], a1 = (float)A[1], a3 = (float)A[3], a4 = (float)A[4];
-    for (int y = 0; y < out->h; y++) {
-        size_t row = (size_t)y * out->w;
-        float cxr = (float)(A[1] * y + A[2]), cyr = (float)(A[4] * y + A[5]);
-        if (grid) {
-            for (int x = 0; x < out->w; x++) {
-                fx[x] = (float)x + dx[row + x];
-                fy[x] = (float)y + dy[row + x];
-            }
-        } else if (dx) {
-            for (int x = 0; x < out->w; x++) {
-                float u = (float)x + dx[row + x], v = (float)y + dy[row + x];
-                fx[x] = (float)(A[0] * u + A[1] * v + A[2]);
-                fy[x] = (float)(A[3] * u + A[4] * v + A[5]);
-            }
-        } else {
-            for (int x = 0; x < out->w; x++) {
-                fx[x] = a0 * (float)x + cxr;
-                fy[x] = a3 * (float)x + cyr;
+    float a0 = (float)A[0], a1 = (float)A[1], a2 = (float)A[2];
+    float a3 = (float)A[3], a4 = (float)A[4], a5 = (float)A[5];
+    /* blocks of output pixels, so the source footprint stays in cache when
+     * the map rotates (row-by-row sweeps would cross the whole source) */
+    const int BW = 256, BH = 16;
+    for (int by = 0; by < out->h; by += BH)
+        for (int bx = 0; bx < out->w; bx += BW) {
+            int ye = by + BH < out->h ? by + BH : out->h;
+            int xe = bx + BW < out->w ? bx + BW : out->w;
+            for (int y = by; y < ye; y++) {
+                size_t row = (size_t)y * out->w;
+                float cxr = (float)(A[1] * y + A[2]), cyr = (float)(A[4] * y + A[5]);
+                if (grid) {
+                    for (int x = bx; x < xe; x++) {
+                        fx[x - bx] = (float)x + dx[row + x];
+                        fy[x - bx] = (float)y + dy[row + x];
+                    }
+                } else if (dx) {
+                    for (int x = bx; x < xe; x++) {
+                        float u = (float)x + dx[row + x], v = (float)y + dy[row + x];
+                        fx[x - bx] = a0 * u + a1 * v + a2;
+                        fy[x - bx] = a3 * u + a4 * v + a5;
+                    }
+                } else {
+                    for (int x = bx; x < xe; x++) {
+                        fx[x - bx] = a0 * (float)x + cxr;
+                        fy[x - bx] = a3 * (float)x + cyr;
+                    }
+                }
+                sample_row(in, out, y, bx, xe, fx, fy, idx, wgt);
             }
         }
-        (void)a1;
-        (void)a4;
-        sample_row(in, out, y, fx, fy);
-    }
 }
 
-static void gauss_noise(const UnetAugmentStep *s, Planes *p, float intensity_max)
+static void gauss_noise(const UnetAugmentStep *s, Planes *p, float intensity_max, float *tmp)
 {
     size_t n = (size_t)p->w * p->h;
     float sd = sqrtf(s->var) / 255.0f * intensity_max;
     Rng r;
     rng_seed(&r, s->seed);
-    if (s->op.per_channel || p->c == 1) {
-        for (size_t i = 0; i < n * p->c; i++)
-            p->img[i] += sd * rng_normal(&r);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            float e = sd * rng_normal(&r);
-            for (int c = 0; c < p->c; c++)
-                p->img[c * n + i] += e;
+    /* hz = INT32_MIN has no abs: rng_fill_normal sends it down the slow path */
+    int planes = s->op.per_channel ? p->c : 1;
+    for (int c = 0; c < planes; c++) {
+        rng_fill_normal(&r, tmp, n, sd);
+        for (int k = s->op.per_channel ? c : 0; k < (s->op.per_channel ? c + 1 : p->c); k++) {
+            float *img = p->img + k * n;
+            for (size_t i = 0; i < n; i++)
+                img[i] += tmp[i];
         }
     }
 }
@@ -935,7 +996,7 @@ UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, 
     int C = image ? channels : 0;
     size_t maxn = record_max_pixels(rec), n0 = (size_t)rec->in_w * rec->in_h;
     /* two image states to ping-pong between, and field buffers */
-    size_t floats = maxn * ((size_t)2 * C + (weight ? 2 : 0) + 3) + (size_t)4 * UNET_AUGMENT_MAX_SIDE;
+    size_t floats = maxn * ((size_t)2 * C + (weight ? 2 : 0) + 3) + (size_t)16 * UNET_AUGMENT_MAX_SIDE;
     UnetScratch local = { 0 };
     UnetScratch *sc = scratch ? scratch : &local;
     float *fbuf = unet_scratch_reserve(sc, floats * sizeof(float) + (mask ? maxn * 2 * sizeof(int32_t) : 0));
@@ -952,27 +1013,41 @@ UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, 
         cursor += weight ? maxn : 0;
         st[b].mask = mask ? mbuf + b * maxn : NULL;
     }
+    /* fields dx, dy, and a temporary of max(pixels, 5 rows) */
     float *fa = cursor, *fb = cursor + maxn, *ft = cursor + 2 * maxn;
-    float *rowx = cursor + 3 * maxn, *rowy = rowx + 2 * UNET_AUGMENT_MAX_SIDE;
+    float *rowx = ft + maxn + 5 * UNET_AUGMENT_MAX_SIDE, *rowy = rowx + UNET_AUGMENT_MAX_SIDE;
+    float *rwgt = rowy + UNET_AUGMENT_MAX_SIDE;
+    int32_t *ridx = (int32_t *)(rwgt + 2 * UNET_AUGMENT_MAX_SIDE);
 
-    Planes *cur = &st[0], *nxt = &st[1];
-    cur->w = rec->in_w;
-    cur->h = rec->in_h;
-    if (C)
-        memcpy(cur->img, image, n0 * C * sizeof(float));
-    if (weight)
-        memcpy(cur->wt, weight, n0 * sizeof(float));
-    if (mask)
-        memcpy(cur->mask, mask, n0 * sizeof(int32_t));
-
+    /* Route the data so nothing is copied needlessly: the last geometric step
+     * writes straight into the outputs, earlier ones alternate between the
+     * two scratch states; the input is only read (copied once if an intensity
+     * step comes before any geometric one). */
+    Planes input = { rec->in_w, rec->in_h, C, (float *)image, (int32_t *)mask, (float *)weight };
+    Planes output = { rec->out_w, rec->out_h, C, image_out, mask_out, weight_out };
+    int geometric_left = 0;
+    for (int i = 0; i < rec->count; i++)
+        geometric_left += is_geometric(rec->steps[i].kind);
+    Planes *cur = &input;
     for (int i = 0; i < rec->count && status == UNET_OK; i++) {
         const UnetAugmentStep *s = &rec->steps[i];
         if (!is_geometric(s->kind)) {
             if (!C)
                 continue;
+            if (cur == &input) {
+                Planes *dst = geometric_left ? &st[0] : &output;
+                dst->w = cur->w;
+                dst->h = cur->h;
+                memcpy(dst->img, image, n0 * C * sizeof(float));
+                if (weight)
+                    memcpy(dst->wt, weight, n0 * sizeof(float));
+                if (mask)
+                    memcpy(dst->mask, mask, n0 * sizeof(int32_t));
+                cur = dst;
+            }
             size_t n = (size_t)cur->w * cur->h;
             if (s->kind == UNET_AUG_GAUSS_NOISE) {
-                gauss_noise(s, cur, rec->intensity_max);
+                gauss_noise(s, cur, rec->intensity_max, fa);
             } else if (s->kind == UNET_AUG_MULT_NOISE) {
                 mult_noise(s, cur, fa);
             } else {
@@ -982,37 +1057,35 @@ UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, 
             }
             continue;
         }
+        Planes *nxt = --geometric_left == 0 ? &output : (cur == &st[0] ? &st[1] : &st[0]);
         nxt->w = s->out_w;
         nxt->h = s->out_h;
         switch (s->kind) {
         case UNET_AUG_SHIFT_SCALE_ROTATE:
-            warp(s, cur, nxt, NULL, NULL, rowx, rowy);
+            warp(s, cur, nxt, NULL, NULL, rowx, rowy, ridx, rwgt);
             break;
         case UNET_AUG_ELASTIC:
             status = elastic_fields(s, fa, fb, ft, err);
             if (status == UNET_OK)
-                warp(s, cur, nxt, fa, fb, rowx, rowy);
+                warp(s, cur, nxt, fa, fb, rowx, rowy, ridx, rwgt);
             break;
         case UNET_AUG_GRID_ELASTIC:
-            grid_fields(s, fa, fb);
-            warp(s, cur, nxt, fa, fb, rowx, rowy);
+            grid_fields(s, fa, fb, ft);
+            warp(s, cur, nxt, fa, fb, rowx, rowy, ridx, rwgt);
             break;
         default:
             apply_index_map(s, cur, nxt);
             break;
         }
-        Planes *t = cur;
         cur = nxt;
-        nxt = t;
     }
-    if (status == UNET_OK) {
-        size_t n = (size_t)rec->out_w * rec->out_h;
+    if (status == UNET_OK && cur == &input) { /* no step touched the data */
         if (C)
-            memcpy(image_out, cur->img, n * C * sizeof(float));
+            memcpy(image_out, image, n0 * C * sizeof(float));
         if (weight)
-            memcpy(weight_out, cur->wt, n * sizeof(float));
+            memcpy(weight_out, weight, n0 * sizeof(float));
         if (mask)
-            memcpy(mask_out, cur->mask, n * sizeof(int32_t));
+            memcpy(mask_out, mask, n0 * sizeof(int32_t));
     }
     if (!scratch)
         unet_scratch_free(&local);
@@ -1038,7 +1111,7 @@ UnetStatus unet_augment_source_coords(const UnetAugmentRecord *rec, float *sx, f
         return status;
     size_t n = (size_t)rec->out_w * rec->out_h, maxn = record_max_pixels(rec);
     double *px = malloc(n * 2 * sizeof *px);
-    float *f = malloc(maxn * 3 * sizeof *f);
+    float *f = malloc((maxn * 3 + 5 * UNET_AUGMENT_MAX_SIDE) * sizeof *f);
     if (!px || !f) {
         free(px);
         free(f);
@@ -1057,7 +1130,7 @@ UnetStatus unet_augment_source_coords(const UnetAugmentRecord *rec, float *sx, f
         if (s->kind == UNET_AUG_ELASTIC)
             status = elastic_fields(s, dx, dy, f + 2 * maxn, err);
         else if (s->kind == UNET_AUG_GRID_ELASTIC)
-            grid_fields(s, dx, dy);
+            grid_fields(s, dx, dy, f + 2 * maxn);
         if (status != UNET_OK)
             break;
         int m[6];
