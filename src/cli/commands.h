@@ -13,5 +13,7 @@ typedef struct UnetCommand {
 int unet_cmd_sample_data(int argc, char **argv);
 int unet_cmd_dataset(int argc, char **argv);
 int unet_cmd_tiles(int argc, char **argv);
+int unet_cmd_weightmap(int argc, char **argv);
+int unet_cmd_augment(int argc, char **argv);
 
 #endif
