@@ -264,6 +264,44 @@ int main(void)
         free(sx); free(sy);
     }
 
+    /* elastic fields: the box blur matches the Gaussian's displacement sd and smoothness */
+    {
+        int W = 300, H = 300;
+        size_t N = (size_t)W * H;
+        float *sx = malloc(N * sizeof(float)), *sy = malloc(N * sizeof(float));
+        double sd[2], corr[2];
+        for (int b = 0; b < 2; b++) {
+            UnetAugmentConfig cfg;
+            one_stage(&cfg, UNET_AUG_ELASTIC, 1.0f);
+            cfg.stages[0].ops[0].alpha_affine = 0.0f;
+            cfg.stages[0].ops[0].blur = b ? UNET_BLUR_BOX : UNET_BLUR_GAUSSIAN;
+            double ss = 0, lag = 0;
+            long cnt = 0;
+            for (uint64_t seed = 0; seed < 8; seed++) {
+                UnetAugmentRecord rec;
+                CHECK(unet_augment_sample(&rec, &cfg, seed, W, H, NULL) == UNET_OK);
+                CHECK(unet_augment_source_coords(&rec, sx, sy, NULL) == UNET_OK);
+                for (int y = 30; y < H - 30; y++)
+                    for (int x = 30; x < W - 30; x++) {
+                        size_t i = (size_t)y * W + x;
+                        double d = sx[i] - x, e = sx[i + 1] - (x + 1);
+                        ss += d * d;
+                        lag += d * e;
+                        cnt++;
+                    }
+            }
+            sd[b] = sqrt(ss / cnt);
+            corr[b] = lag / ss;
+        }
+        /* alpha 35 * sd(U(-1,1)) * sum of squared 1-D Gaussian weights (sigma 5): ~1.14 px */
+        CHECK_MSG(fabs(sd[0] - 1.14) < 0.08 && fabs(sd[1] / sd[0] - 1.0) < 0.06 &&
+                      fabs(corr[1] - corr[0]) < 0.005,
+                  "elastic fields: sd gaussian %g box %g, lag-1 correlation %g vs %g", sd[0],
+                  sd[1], corr[0], corr[1]);
+        free(sx);
+        free(sy);
+    }
+
     /* noise and intensity statistics */
     {
         int W = 256, H = 256;
@@ -367,6 +405,7 @@ int main(void)
             { "{\"transforms\": [{\"p\": 0.5}]}", "transforms[0] needs a 'type'" },
             { "{\"intensity_max\": 0, \"transforms\": []}", "intensity_max" },
             { "{\"transforms\": [", "not valid JSON" },
+            { "{\"transforms\": [{\"type\": \"elastic\", \"blur\": \"median\"}]}", "transforms[0].blur" },
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             UnetError err = { 0 };

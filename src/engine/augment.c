@@ -199,6 +199,7 @@ void unet_augment_op_default(UnetAugmentOp *op, UnetAugmentKind kind)
     op->alpha = 35.0f;
     op->sigma = 5.0f;
     op->alpha_affine = 3.0f;
+    op->blur = UNET_BLUR_BOX;
     op->grid = 3;
     op->grid_sd = 10.0f;
     op->brightness = 0.15f;
@@ -286,6 +287,9 @@ static UnetStatus validate_op(const UnetAugmentOp *op, const char *path, UnetErr
         RANGE(alpha, 0.0, 1e4, "alpha");
         RANGE(sigma, 0.05, 100.0, "sigma");
         RANGE(alpha_affine, 0.0, 1e3, "alpha_affine");
+        if (op->blur != UNET_BLUR_GAUSSIAN && op->blur != UNET_BLUR_BOX)
+            return unet_error_set(err, UNET_ERR_INVALID, "augment config: %s.blur is %d; use "
+                                  "gaussian or box", path, (int)op->blur);
         break;
     case UNET_AUG_GRID_ELASTIC:
         RANGE(grid, 2, UNET_AUGMENT_MAX_GRID, "grid");
@@ -737,27 +741,37 @@ static UnetStatus gaussian_blur(float *x, int w, int h, float sigma, float *tmp,
             dst[i] = acc;
         }
     }
-    for (int y = 0; y < h; y++) {
+    /* columns in strips of 64: the 2r + 1 rows a strip needs stay in L1
+     * while y advances, instead of streaming whole rows from L2 */
+    int x0 = 0;
+    for (; x0 + 64 <= w; x0 += 64) {
+        for (int y = 0; y < h; y++) {
+            for (int j = -r; j <= r; j++)
+                rows[j + r] = tmp + (size_t)reflect_sym(y + j, h) * w + x0;
+            const float **c = rows + r;
+            v8f a[8];
+            for (int q = 0; q < 8; q++)
+                a[q] = k[0] * load8(c[0] + 8 * q);
+            for (int j = 1; j <= r; j++) {
+                float kj = k[j];
+                const float *m = c[-j], *p = c[j];
+                for (int q = 0; q < 8; q++)
+                    a[q] += kj * (load8(m + 8 * q) + load8(p + 8 * q));
+            }
+            memcpy(x + (size_t)y * w + x0, a, sizeof a);
+        }
+    }
+    for (int y = 0; y < h && x0 < w; y++) {
         for (int j = -r; j <= r; j++)
             rows[j + r] = tmp + (size_t)reflect_sym(y + j, h) * w;
         float *dst = x + (size_t)y * w;
         const float **c = rows + r;
-        int i = 0;
-        for (; i + 32 <= w; i += 32) {
-            v8f a0 = k[0] * load8(c[0] + i), a1 = k[0] * load8(c[0] + i + 8);
-            v8f a2 = k[0] * load8(c[0] + i + 16), a3 = k[0] * load8(c[0] + i + 24);
-            for (int j = 1; j <= r; j++) {
-                float kj = k[j];
-                const float *m = c[-j] + i, *q = c[j] + i;
-                a0 += kj * (load8(m) + load8(q));
-                a1 += kj * (load8(m + 8) + load8(q + 8));
-                a2 += kj * (load8(m + 16) + load8(q + 16));
-                a3 += kj * (load8(m + 24) + load8(q + 24));
-            }
-            memcpy(dst + i, &a0, sizeof a0);
-            memcpy(dst + i + 8, &a1, sizeof a1);
-            memcpy(dst + i + 16, &a2, sizeof a2);
-            memcpy(dst + i + 24, &a3, sizeof a3);
+        int i = x0;
+        for (; i + 8 <= w; i += 8) {
+            v8f acc = k[0] * load8(c[0] + i);
+            for (int j = 1; j <= r; j++)
+                acc += k[j] * (load8(c[-j] + i) + load8(c[j] + i));
+            memcpy(dst + i, &acc, sizeof acc);
         }
         for (; i < w; i++) {
             float acc = k[0] * c[0][i];
@@ -771,8 +785,126 @@ static UnetStatus gaussian_blur(float *x, int w, int h, float sigma, float *tmp,
     return UNET_OK;
 }
 
+/* Kovesi's three box widths (odd) whose cascade has a standard deviation
+ * close to sigma; r[] gets their radii. */
+static void box_radii(float sigma, int r[3])
+{
+    double wi = sqrt(12.0 * sigma * sigma / 3.0 + 1.0);
+    int wl = (int)floor(wi);
+    if (wl % 2 == 0)
+        wl--;
+    if (wl < 1)
+        wl = 1;
+    int m = (int)lround((12.0 * sigma * sigma - 3.0 * wl * wl - 12.0 * wl - 9.0) / (-4.0 * wl - 4.0));
+    for (int i = 0; i < 3; i++)
+        r[i] = ((i < m ? wl : wl + 2) - 1) / 2;
+}
+
+/* sum of squares of a normalised 1-D kernel: the Gaussian of gaussian_blur,
+ * or the cascade of three boxes of radii r[] */
+static double gauss_sq_sum(float sigma)
+{
+    int r = (int)(4.0f * sigma + 0.5f);
+    double s = 0, q = 0;
+    for (int j = -r; j <= r; j++)
+        s += exp(-0.5 * j * j / ((double)sigma * sigma));
+    for (int j = -r; j <= r; j++) {
+        double g = exp(-0.5 * j * j / ((double)sigma * sigma)) / s;
+        q += g * g;
+    }
+    return q;
+}
+
+static double box_sq_sum(const int r[3])
+{
+    int len = 1 + 2 * (r[0] + r[1] + r[2]);
+    double k[2048] = { 0 }, t[2048];
+    k[0] = 1.0;
+    int cur = 1;
+    for (int b = 0; b < 3; b++) {
+        int wdt = 2 * r[b] + 1;
+        for (int i = 0; i < cur + wdt - 1; i++) {
+            t[i] = 0;
+            for (int j = 0; j < wdt; j++)
+                if (i - j >= 0 && i - j < cur)
+                    t[i] += k[i - j] / wdt;
+        }
+        cur += wdt - 1;
+        memcpy(k, t, (size_t)cur * sizeof *k);
+    }
+    double q = 0;
+    for (int i = 0; i < len; i++)
+        q += k[i] * k[i];
+    return q;
+}
+
+/* Floats of temporary an elastic step needs (see elastic_fields). */
+static size_t elastic_tmp_floats(const UnetAugmentStep *s)
+{
+    size_t n = (size_t)s->out_w * s->out_h;
+    if (s->op.blur != UNET_BLUR_BOX)
+        return n;
+    int r[3];
+    box_radii(s->op.sigma, r);
+    size_t R = (size_t)(r[0] + r[1] + r[2]);
+    size_t ext = (s->out_w + 2 * R) * (s->out_h + 2 * R);
+    return 2 * ext > n ? 2 * ext : n;
+}
+
+/* Three running-sum box passes down the columns of src (rows x cols),
+ * leaving rows - 2R rows in dst; vectorised across columns. a is scratch of
+ * rows x cols and may be dst; src is overwritten; dst must not be src. */
+static void box_columns(float *dst, float *src, float *a, int rows, int cols, const int r[3])
+{
+    float *cur = src;
+    int len = rows;
+    for (int k = 0; k < 3; k++) {
+        int wd = 2 * r[k] + 1, n = len - 2 * r[k];
+        float *o = k == 2 ? dst : (cur == src ? a : src);
+        for (int x = 0; x < cols; x++)
+            o[x] = 0;
+        for (int i = 0; i < wd; i++)
+            for (int x = 0; x < cols; x++)
+                o[x] += cur[(size_t)i * cols + x];
+        for (int y = 1; y < n; y++) {
+            const float *add = cur + (size_t)(y + wd - 1) * cols, *sub = cur + (size_t)(y - 1) * cols;
+            const float *prev = o + (size_t)(y - 1) * cols;
+            float *row = o + (size_t)y * cols;
+            int x = 0;
+            for (; x + 8 <= cols; x += 8) {
+                v8f v = load8(prev + x) + load8(add + x) - load8(sub + x);
+                memcpy(row + x, &v, sizeof v);
+            }
+            for (; x < cols; x++)
+                row[x] = prev[x] + add[x] - sub[x];
+        }
+        cur = o;
+        len = n;
+    }
+}
+
+/* One box-blurred noise field: U(-1, 1) noise on the field grown by the
+ * cascade's reach (so no border rule is needed), drawn column-major so the
+ * x passes run down columns too; then a transpose and the y passes. */
+static void box_field(Rng *rng, float *out, int w, int h, const int r[3], float scale, float *tmp)
+{
+    int R = r[0] + r[1] + r[2];
+    int W = w + 2 * R, H = h + 2 * R;
+    float *a = tmp, *b = tmp + (size_t)W * H;
+    rng_fill_uniform(rng, a, (size_t)W * H, -1.0f, 1.0f); /* a[x][y], W x H */
+    box_columns(b, a, b, W, H, r);                      /* b: w x H (x passes) */
+    for (int y0 = 0; y0 < H; y0 += 32)                  /* a = transpose: H x w */
+        for (int x0 = 0; x0 < w; x0 += 32)
+            for (int x = x0; x < x0 + 32 && x < w; x++)
+                for (int y = y0; y < y0 + 32 && y < H; y++)
+                    a[(size_t)y * w + x] = b[(size_t)x * H + y];
+    box_columns(out, a, b, H, w, r);                    /* out: h x w (y passes) */
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        out[i] *= scale;
+}
+
 /* The displacement fields of an elastic step at its output size: dx, dy
- * (pixels). tmp holds w*h floats. */
+ * (pixels). tmp holds elastic_tmp_floats(s) floats. */
 static UnetStatus elastic_fields(const UnetAugmentStep *s, float *dx, float *dy, float *tmp,
                                  UnetError *err)
 {
@@ -780,12 +912,24 @@ static UnetStatus elastic_fields(const UnetAugmentStep *s, float *dx, float *dy,
     size_t n = (size_t)w * h;
     Rng r;
     rng_seed(&r, s->seed);
+    float a = s->op.alpha;
+    if (s->op.blur == UNET_BLUR_BOX) {
+        int rad[3];
+        box_radii(s->op.sigma, rad);
+        double norm = 1.0;
+        for (int i = 0; i < 3; i++)
+            norm *= 2 * rad[i] + 1;
+        /* same field variance as the exact Gaussian blur */
+        float scale = (float)(a * (gauss_sq_sum(s->op.sigma) / box_sq_sum(rad)) / (norm * norm));
+        box_field(&r, dx, w, h, rad, scale, tmp);
+        box_field(&r, dy, w, h, rad, scale, tmp);
+        return UNET_OK;
+    }
     rng_fill_uniform(&r, dx, n, -1.0f, 1.0f);
     rng_fill_uniform(&r, dy, n, -1.0f, 1.0f);
     UnetStatus st = gaussian_blur(dx, w, h, s->op.sigma, tmp, err);
     if (st == UNET_OK)
         st = gaussian_blur(dy, w, h, s->op.sigma, tmp, err);
-    float a = s->op.alpha;
     for (size_t i = 0; i < n; i++) {
         dx[i] *= a;
         dy[i] *= a;
@@ -996,7 +1140,11 @@ UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, 
     int C = image ? channels : 0;
     size_t maxn = record_max_pixels(rec), n0 = (size_t)rec->in_w * rec->in_h;
     /* two image states to ping-pong between, and field buffers */
-    size_t floats = maxn * ((size_t)2 * C + (weight ? 2 : 0) + 3) + (size_t)16 * UNET_AUGMENT_MAX_SIDE;
+    size_t tmpn = maxn;
+    for (int i = 0; i < rec->count; i++)
+        if (rec->steps[i].kind == UNET_AUG_ELASTIC && elastic_tmp_floats(&rec->steps[i]) > tmpn)
+            tmpn = elastic_tmp_floats(&rec->steps[i]);
+    size_t floats = maxn * ((size_t)2 * C + (weight ? 2 : 0) + 2) + tmpn + (size_t)16 * UNET_AUGMENT_MAX_SIDE;
     UnetScratch local = { 0 };
     UnetScratch *sc = scratch ? scratch : &local;
     float *fbuf = unet_scratch_reserve(sc, floats * sizeof(float) + (mask ? maxn * 2 * sizeof(int32_t) : 0));
@@ -1015,7 +1163,7 @@ UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, 
     }
     /* fields dx, dy, and a temporary of max(pixels, 5 rows) */
     float *fa = cursor, *fb = cursor + maxn, *ft = cursor + 2 * maxn;
-    float *rowx = ft + maxn + 5 * UNET_AUGMENT_MAX_SIDE, *rowy = rowx + UNET_AUGMENT_MAX_SIDE;
+    float *rowx = ft + tmpn + 5 * UNET_AUGMENT_MAX_SIDE, *rowy = rowx + UNET_AUGMENT_MAX_SIDE;
     float *rwgt = rowy + UNET_AUGMENT_MAX_SIDE;
     int32_t *ridx = (int32_t *)(rwgt + 2 * UNET_AUGMENT_MAX_SIDE);
 
@@ -1111,7 +1259,11 @@ UnetStatus unet_augment_source_coords(const UnetAugmentRecord *rec, float *sx, f
         return status;
     size_t n = (size_t)rec->out_w * rec->out_h, maxn = record_max_pixels(rec);
     double *px = malloc(n * 2 * sizeof *px);
-    float *f = malloc((maxn * 3 + 5 * UNET_AUGMENT_MAX_SIDE) * sizeof *f);
+    size_t tmpn = maxn;
+    for (int i = 0; i < rec->count; i++)
+        if (rec->steps[i].kind == UNET_AUG_ELASTIC && elastic_tmp_floats(&rec->steps[i]) > tmpn)
+            tmpn = elastic_tmp_floats(&rec->steps[i]);
+    float *f = malloc((maxn * 2 + tmpn + 5 * UNET_AUGMENT_MAX_SIDE) * sizeof *f);
     if (!px || !f) {
         free(px);
         free(f);
