@@ -93,6 +93,10 @@ static void check_mask(const char *what, const UnetWeightMapConfig *base, const 
               "%s: %s", what, err.message);
     CHECK(unet_weightmap_compute(&cfgx, classes, instances, w, h, &exact.out, &i2, NULL, NULL) == UNET_OK);
     CHECK(unet_weightmap_reference(&cfg, classes, instances, w, h, &ref.out, &i3, NULL) == UNET_OK);
+    /* weight only: rows with little background take the column-scan path */
+    float *wonly = malloc(n * sizeof *wonly);
+    UnetWeightMapOutputs wo = { wonly, NULL, NULL, NULL, NULL, NULL };
+    CHECK(unet_weightmap_compute(&cfg, classes, instances, w, h, &wo, NULL, &scratch, NULL) == UNET_OK);
     CHECK(i1.cells == i3.cells && i2.cells == i3.cells && i1.classes == i3.classes);
     CHECK(!memcmp(fast.cells, ref.cells, n * sizeof(int32_t)));
     CHECK(!memcmp(fast.cls, ref.cls, n * sizeof(int32_t)));
@@ -123,6 +127,8 @@ static void check_mask(const char *what, const UnetWeightMapConfig *base, const 
             terms++;
         if (fast.wc[i] != i3.class_weights[ref.cls[i]])
             bad_w++;
+        if (fabs((double)wonly[i] - want) > 1e-4)
+            bad_w++;
     }
     CHECK_MSG(!bad_d1 && !bad_d2 && !bad_exact && !bad_ref && !bad_w,
               "%s: %dx%d, %d cells: d1 %d, fast d2 %d, exact d2 %d, reference d2 %d, weight %d "
@@ -132,6 +138,7 @@ static void check_mask(const char *what, const UnetWeightMapConfig *base, const 
         CHECK_MSG(terms > 0, "%s: no border term anywhere", what);
     free(bd1);
     free(bd2);
+    free(wonly);
     maps_free(&fast);
     maps_free(&exact);
     maps_free(&ref);
@@ -199,10 +206,15 @@ int main(void)
         CHECK(unet_weightmap_compute(&cfg, m, NULL, w, h, &fast.out, &i1, NULL, NULL) == UNET_OK);
         CHECK(unet_weightmap_reference(&cfg, m, NULL, w, h, &ref.out, &i2, NULL) == UNET_OK);
         CHECK(i1.cells == i2.cells && i1.cells > 40);
+        float *wonly = malloc(n * sizeof *wonly);
+        UnetWeightMapOutputs wo = { wonly, NULL, NULL, NULL, NULL, NULL };
+        CHECK(unet_weightmap_compute(&cfg, m, NULL, w, h, &wo, NULL, NULL, NULL) == UNET_OK);
         int bad = 0;
         for (size_t i = 0; i < n; i++)
-            if (fabsf(fast.w[i] - ref.w[i]) > 1e-4f || fast.d1[i] != ref.d1[i])
+            if (fabsf(fast.w[i] - ref.w[i]) > 1e-4f || fast.d1[i] != ref.d1[i] ||
+                fabsf(wonly[i] - ref.w[i]) > 1e-4f)
                 bad++;
+        free(wonly);
         CHECK_MSG(bad == 0, "generated 200x160: %d pixels differ from the reference", bad);
         maps_free(&fast);
         maps_free(&ref);

@@ -270,14 +270,81 @@ static void emit_maps(const Prep *p, UnetWeightMapOutputs *out)
 
 /* Row y's row stage: d1 (lower envelope of the column distances) and d2
  * (outward scan over columns, skipping the nearest cell's label). */
+/* Top two distinct cells of row y's background pixels by scanning columns
+ * outwards (exact: see weightmap.h), for rows where background is sparse. */
+static void row_scan(const UnetWeightMapConfig *cfg, const Prep *p, UnetWeightMapOutputs *out,
+                     int y, const int32_t *G1, const int32_t *L1, const int32_t *G2,
+                     const int32_t *L2)
+{
+    int w = p->w;
+    size_t row = (size_t)y * w;
+    int kmax = (int)floor(p->cutoff);
+    for (int x = 0; x < w; x++) {
+        size_t i = row + x;
+        int32_t c = p->cls[i];
+        if (c != 0) {
+            float wc = p->class_weights[c];
+            if (out->weight)
+                out->weight[i] = wc;
+            if (out->class_weight)
+                out->class_weight[i] = wc;
+            continue;
+        }
+        int64_t b1 = INT64_MAX, b2 = INT64_MAX;
+        int32_t l1 = 0;
+        for (int k = 0; k <= kmax; k++) {
+            int64_t kk = (int64_t)k * k;
+            if (kk >= b2)
+                break;
+            for (int side = 0; side < 2; side++) {
+                int xx = side ? x + k : x - k;
+                if ((side && (!k || xx >= w)) || xx < 0)
+                    continue;
+                for (int t = 0; t < 2; t++) {
+                    int32_t g = t ? G2[xx] : G1[xx];
+                    if (g >= COL_NONE)
+                        break;
+                    int64_t v = kk + (int64_t)g * g;
+                    int32_t l = t ? L2[xx] : L1[xx];
+                    if (v < b1) {
+                        if (l != l1)
+                            b2 = b1;
+                        b1 = v;
+                        l1 = l;
+                    } else if (v < b2 && l != l1) {
+                        b2 = v;
+                    }
+                }
+            }
+        }
+        /* both are proven once no unscanned column could beat b2; otherwise
+         * d2 > kmax >= R - d1 and the border term is below the tolerance */
+        double d1 = b1 == INT64_MAX ? INFINITY : sqrt((double)b1);
+        double d2 = b2 <= (int64_t)(kmax + 1) * (kmax + 1) ? sqrt((double)b2) : INFINITY;
+        if (isfinite(d2) && d1 + d2 > p->cutoff + 1e-9)
+            d2 = INFINITY; /* outside the exactness region: report as not computed */
+        emit(cfg, p, out, i, d1, d2);
+    }
+}
+
 static void row_stage(const UnetWeightMapConfig *cfg, const Prep *p, UnetWeightMapOutputs *out,
-                      int y, const int32_t *G1, const int32_t *L1, const int32_t *G2, int32_t *f,
-                      int32_t *arg, int64_t *F1, int64_t *env)
+                      int y, const int32_t *G1, const int32_t *L1, const int32_t *G2,
+                      const int32_t *L2, int32_t *f, int32_t *arg, int64_t *F1, int64_t *env)
 {
     int w = p->w;
     size_t row = (size_t)y * w;
     double R = p->cutoff;
     int need_all = out->d1 || out->d2 || cfg->exact_d2;
+    if (!need_all) {
+        int background = 0;
+        for (int x = 0; x < w; x++)
+            background += p->cls[row + x] == 0;
+        /* few background pixels: scanning them is cheaper than the envelope */
+        if (4 * background <= w) {
+            row_scan(cfg, p, out, y, G1, L1, G2, L2);
+            return;
+        }
+    }
     for (int x = 0; x < w; x++)
         f[x] = G1[x] >= COL_NONE ? -1 : G1[x] * G1[x];
     unet_edt_envelope_1d(F1, arg, f, w, env);
@@ -347,7 +414,7 @@ static void distances_fast(const UnetWeightMapConfig *cfg, const Prep *p,
     size_t n = p->n;
     int32_t *DLa = down, *DGa = down + n, *DLb = down + 2 * n, *DGb = down + 3 * n;
     int32_t *la = rows, *ra = rows + w, *lb = rows + 2 * w, *rb = rows + 3 * w;
-    int32_t *G1 = rows + 4 * w, *L1 = rows + 5 * w, *G2 = rows + 6 * w;
+    int32_t *G1 = rows + 4 * w, *L1 = rows + 5 * w, *G2 = rows + 6 * w, *L2 = rows + 9 * w;
     int32_t *f = rows + 7 * w, *arg = rows + 8 * w;
     int64_t *F1 = (int64_t *)(rows + 10 * w), *env = F1 + w;
     const int32_t *cell = p->cell;
@@ -405,9 +472,10 @@ static void distances_fast(const UnetWeightMapConfig *cfg, const Prep *p,
             L1[x] = fg < COL_NONE ? fl : 0;
             G1[x] = fg;
             G2[x] = sg_d <= sg_u ? sg_d : sg_u;
-            (void)dlb;
+            int32_t sl = sg_d <= sg_u ? (dla != fl ? dla : dlb) : (la[x] != fl ? la[x] : lb[x]);
+            L2[x] = G2[x] < COL_NONE ? sl : 0;
         }
-        row_stage(cfg, p, out, y, G1, L1, G2, f, arg, F1, env);
+        row_stage(cfg, p, out, y, G1, L1, G2, L2, f, arg, F1, env);
     }
 }
 
@@ -421,7 +489,8 @@ UnetStatus unet_weightmap_compute(const UnetWeightMapConfig *cfg, const int32_t 
         return st;
     size_t n = (size_t)width * height;
     /* cls, cell, four down-scan planes (the labelling's work space first), row buffers */
-    size_t ints = 6 * n + 16 * (size_t)width + 8;
+    /* row buffers: 4w scan state, G1, L1, G2, L2, f, arg (6w), F1 (w int64), env (3w int64) */
+    size_t ints = 6 * n + 20 * (size_t)width + 8;
     UnetScratch local = { 0 };
     UnetScratch *s = scratch ? scratch : &local;
     int32_t *mem = unet_scratch_reserve(s, ints * sizeof(int32_t));
