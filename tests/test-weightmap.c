@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image.h"
 #include "synthetic-cells.h"
 #include "test-common.h"
 #include "weightmap.h"
@@ -219,6 +220,36 @@ int main(void)
         maps_free(&fast);
         maps_free(&ref);
         free(m);
+    }
+
+    /* a real instance mask with touching cells (skipped without ../shared/data) */
+    const char *shared = test_shared_data_dir();
+    if (shared) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/usiigaci-phc/masks_instance/train_set1.png", shared);
+        UnetLabels lab = { 0 };
+        UnetError err = { 0 };
+        if (unet_labels_load(path, 0, &lab, &err) == UNET_OK) {
+            size_t n = (size_t)lab.width * lab.height;
+            float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+            UnetWeightMapOutputs oa = { a, NULL, NULL, NULL, NULL, NULL };
+            UnetWeightMapOutputs ob = { b, NULL, NULL, NULL, NULL, NULL };
+            UnetWeightMapInfo ia, ib;
+            CHECK(unet_weightmap_compute(&cfg, NULL, lab.data, lab.width, lab.height, &oa, &ia, NULL, NULL) == UNET_OK);
+            CHECK(unet_weightmap_reference(&cfg, NULL, lab.data, lab.width, lab.height, &ob, &ib, NULL) == UNET_OK);
+            double worst = 0;
+            for (size_t i = 0; i < n; i++)
+                worst = fmax(worst, fabs((double)a[i] - b[i]));
+            CHECK_MSG(ia.cells == ib.cells && ia.cells > 10 && worst <= 1e-4,
+                      "%s: %d cells, fast vs reference differ by %g", path, ia.cells, worst);
+            free(a);
+            free(b);
+            unet_labels_free(&lab);
+        } else {
+            CHECK_MSG(0, "%s", err.message);
+        }
+    } else {
+        printf("note: ../shared/data absent, real instance mask not checked\n");
     }
 
     /* class balance on a known mask: 80 background, 20 foreground pixels */
