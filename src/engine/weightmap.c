@@ -74,11 +74,6 @@ typedef struct Prep {
     float cutoff;
 } Prep;
 
-static void prep_free(Prep *p)
-{
-    (void)p; /* the arrays live in the caller's scratch */
-}
-
 static UnetStatus check_args(const UnetWeightMapConfig *cfg, const int32_t *classes,
                              const int32_t *instances, int w, int h, UnetError *err)
 {
@@ -111,7 +106,6 @@ static UnetStatus prep_init(Prep *p, const UnetWeightMapConfig *cfg, const int32
     for (size_t i = 0; i < p->n; i++) {
         int32_t c = classes ? classes[i] : 0;
         if (c < 0 || c >= UNET_WEIGHTMAP_MAX_CLASSES) {
-            prep_free(p);
             return unet_error_set(err, UNET_ERR_INVALID,
                                   "weight map: class %d at pixel (%zu, %zu) is outside 0..%d",
                                   (int)c, i % (size_t)w, i / (size_t)w,
@@ -120,8 +114,7 @@ static UnetStatus prep_init(Prep *p, const UnetWeightMapConfig *cfg, const int32
         if (instances) {
             int32_t id = instances[i];
             if (id < 0 || id > MAX_INSTANCE_ID) {
-                prep_free(p);
-                return unet_error_set(err, UNET_ERR_INVALID,
+                    return unet_error_set(err, UNET_ERR_INVALID,
                                       "weight map: instance id %d at pixel (%zu, %zu) is outside "
                                       "0..%d; relabel the instances",
                                       (int)id, i % (size_t)w, i / (size_t)w, MAX_INSTANCE_ID);
@@ -174,7 +167,6 @@ static UnetStatus prep_init(Prep *p, const UnetWeightMapConfig *cfg, const int32
         /* compact ids to 1..n in raster order of first appearance */
         int32_t *map = calloc((size_t)max_id + 1, sizeof *map);
         if (!map) {
-            prep_free(p);
             return unet_error_set(err, UNET_ERR_NOMEM, "weight map: out of memory for instance ids");
         }
         int32_t count = 0;
@@ -191,7 +183,6 @@ static UnetStatus prep_init(Prep *p, const UnetWeightMapConfig *cfg, const int32
     } else {
         st = unet_components_label_values_ws(p->cell, p->cls, w, h, 8, &p->ncells, work, err);
         if (st != UNET_OK) {
-            prep_free(p);
             return unet_error_prefix(err, "weight map: ");
         }
     }
@@ -511,7 +502,6 @@ UnetStatus unet_weightmap_compute(const UnetWeightMapConfig *cfg, const int32_t 
         emit_maps(&p, out);
         fill_info(info, &p);
     }
-    prep_free(&p);
     if (!scratch)
         unet_scratch_free(&local);
     return st;
@@ -566,7 +556,6 @@ UnetStatus unet_weightmap_reference(const UnetWeightMapConfig *cfg, const int32_
         emit_maps(&p, out);
         fill_info(info, &p);
     }
-    prep_free(&p);
 done:
     free(cls); free(cell); free(b1); free(b2); free(dj); free(sites);
     return st;
