@@ -24,5 +24,7 @@ int unet_cmd_tiles(int argc, char **argv);
 int unet_cmd_predict(int argc, char **argv);
 int unet_cmd_evaluate(int argc, char **argv);
 int unet_cmd_bench(int argc, char **argv);
+int unet_cmd_weightmap(int argc, char **argv);
+int unet_cmd_augment(int argc, char **argv);
 
 #endif
