@@ -32,8 +32,7 @@
 /* Growable scratch buffers, each reused by one purpose across ops. */
 enum {
     CPU_SCRATCH_PAD = 0,   /* oneDNN scratchpad (user mode) */
-    CPU_SCRATCH_WEIGHTS,   /* weights reordered into a primitive's format */
-    CPU_SCRATCH_DWEIGHTS,  /* weight gradient in a primitive's format */
+    CPU_SCRATCH_WEIGHTS,   /* weights, or their gradient, in a primitive's format */
     CPU_SCRATCH_DBIAS,     /* bias gradient before it is added to db */
     CPU_SCRATCH_A,         /* operands staged into another layout, or outputs */
     CPU_SCRATCH_B,         /* computed aside before being converted or added */
