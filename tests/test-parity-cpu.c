@@ -369,6 +369,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }
+    /* which blocked layout this run exercises (8 under ONEDNN_MAX_CPU_ISA=AVX2) */
+    UnetTensor probe;
+    CHECK(be[0]->tensor_init(be[0], &probe, 1, 16, 4, 4) == UNET_OK);
+    printf("cpu backend: a 16-channel activation has layout %d\n", probe.layout);
+    const char *isa = getenv("ONEDNN_MAX_CPU_ISA");
+    if (isa && !strcmp(isa, "AVX2"))
+        CHECK(probe.layout == 8);
+    be[0]->tensor_release(be[0], &probe);
+
     OpHarnessStats st;
     int failed = op_harness_compare_ex(be[0], be[1], TOL, argc > 1 ? argv[1] : NULL, stdout, &st);
     printf("harness: %d cases, %d failed, worst max error %.3g (%s), worst nmse %.3g\n", st.cases,

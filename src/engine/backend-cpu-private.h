@@ -42,6 +42,15 @@ enum {
 
 typedef struct CpuConvPlan CpuConvPlan;
 
+/* Large freed blocks kept for reuse (backend-cpu-alloc.c). */
+typedef struct CpuPool {
+    void **blocks; /* oldest first */
+    int count, cap;
+    size_t live;   /* bytes of mapped blocks in use */
+    size_t kept;   /* bytes of mapped blocks kept for reuse */
+    size_t peak;   /* largest live total so far */
+} CpuPool;
+
 typedef struct CpuBackend {
     int threads;
     int block; /* B of the blocked layout; 0 when every tensor stays plain */
@@ -52,6 +61,7 @@ typedef struct CpuBackend {
     dnnl_stream_t stream;
 #endif
     CpuConvPlan *plans; /* convolution primitives per shape (backend-cpu-conv.c) */
+    CpuPool pool;
 } CpuBackend;
 
 static inline CpuBackend *cpu_impl(UnetBackend *be)
@@ -84,6 +94,11 @@ static inline void cpu_set_threads(CpuBackend *cpu)
     (void)cpu;
 #endif
 }
+
+/* 64-byte aligned host memory; contents undefined (zero when fresh). */
+void *cpu_mem_alloc(CpuBackend *cpu, size_t bytes);
+void cpu_mem_free(CpuBackend *cpu, void *p);
+void cpu_mem_release_all(CpuBackend *cpu);
 
 /* Returns a buffer of at least bytes (64-byte aligned) for slot, or NULL with
  * be->error filled. Contents are undefined. */

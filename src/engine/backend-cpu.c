@@ -9,71 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
-
-#define CPU_ALIGN 64
-#define CPU_HUGE_PAGE ((size_t)2 << 20)
-#define CPU_MAP_MIN ((size_t)4 << 20)
-#define CPU_HEADER_MAGIC 0x756e657443505521ull
-
-/* Sits just below every pointer cpu_alloc returns. */
-typedef struct CpuAllocHeader {
-    uint64_t magic;
-    void *base;   /* what to free or unmap */
-    size_t len;   /* mapping length; 0 for a calloc block */
-} CpuAllocHeader;
-
-/* Zeroed, 64-byte aligned memory. Large blocks are mapped on 2 MB
- * boundaries and offered to transparent huge pages: the model allocates
- * and frees its activations every step, and first-touch faults on 4 KB
- * pages cost about 0.4 ms per MB (over 2 GB of them per training step of
- * the default U-Net), six times what 2 MB pages cost. Mapped memory is
- * lazily committed, and unmapped (so returned to the system) on free. */
-static void *cpu_alloc(size_t bytes)
-{
-    const size_t head = CPU_ALIGN; /* room for the header, keeps the alignment */
-    if (bytes > SIZE_MAX - CPU_HUGE_PAGE - head)
-        return NULL;
-    if (bytes >= CPU_MAP_MIN) {
-        size_t len = bytes + head + CPU_HUGE_PAGE;
-        void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (base == MAP_FAILED)
-            return NULL;
-        uintptr_t start = ((uintptr_t)base + CPU_HUGE_PAGE - 1) & ~(uintptr_t)(CPU_HUGE_PAGE - 1);
-#ifdef MADV_HUGEPAGE
-        if (!getenv("UNET_NO_THP")) madvise((void *)start, (uintptr_t)base + len - start, MADV_HUGEPAGE);
-#endif
-        /* the header's page is the last one below the huge-page run */
-        if (start - (uintptr_t)base < head)
-            start += CPU_HUGE_PAGE;
-        CpuAllocHeader *h = (CpuAllocHeader *)(start - sizeof(CpuAllocHeader));
-        h->magic = CPU_HEADER_MAGIC;
-        h->base = base;
-        h->len = len;
-        return (void *)start;
-    }
-    void *raw = calloc(1, bytes + 2 * head);
-    if (!raw)
-        return NULL;
-    uintptr_t p = ((uintptr_t)raw + head + CPU_ALIGN - 1) & ~(uintptr_t)(CPU_ALIGN - 1);
-    CpuAllocHeader *h = (CpuAllocHeader *)(p - sizeof(CpuAllocHeader));
-    h->magic = CPU_HEADER_MAGIC;
-    h->base = raw;
-    h->len = 0;
-    return (void *)p;
-}
-
-static void cpu_free(void *p)
-{
-    if (!p)
-        return;
-    CpuAllocHeader *h = (CpuAllocHeader *)((uintptr_t)p - sizeof(CpuAllocHeader));
-    if (h->len)
-        munmap(h->base, h->len);
-    else
-        free(h->base);
-}
 
 void *cpu_scratch(UnetBackend *be, int slot, size_t bytes, const char *op)
 {
@@ -82,8 +18,8 @@ void *cpu_scratch(UnetBackend *be, int slot, size_t bytes, const char *op)
         bytes = 1;
     if (cpu->scratch_size[slot] >= bytes)
         return cpu->scratch[slot];
-    cpu_free(cpu->scratch[slot]);
-    cpu->scratch[slot] = cpu_alloc(bytes);
+    cpu_mem_free(cpu, cpu->scratch[slot]);
+    cpu->scratch[slot] = cpu_mem_alloc(cpu, bytes);
     cpu->scratch_size[slot] = cpu->scratch[slot] ? bytes : 0;
     if (!cpu->scratch[slot])
         unet_error_set(&be->error, UNET_ERR_NOMEM,
@@ -189,7 +125,7 @@ static float *cpu_buffer_alloc(UnetBackend *be, size_t count)
         unet_error_set(&be->error, UNET_ERR_NOMEM, "buffer_alloc: %zu floats is too large", count);
         return NULL;
     }
-    float *p = cpu_alloc(count * sizeof(float));
+    float *p = cpu_mem_alloc(cpu_impl(be), count * sizeof(float));
     if (!p)
         unet_error_set(&be->error, UNET_ERR_NOMEM,
                        "buffer_alloc: out of memory allocating %.1f MB; use a smaller model",
@@ -199,8 +135,7 @@ static float *cpu_buffer_alloc(UnetBackend *be, size_t count)
 
 static void cpu_buffer_free(UnetBackend *be, float *buf)
 {
-    (void)be;
-    cpu_free(buf);
+    cpu_mem_free(cpu_impl(be), buf);
 }
 
 static void fill_floats(CpuBackend *cpu, float *p, size_t count, float value)
@@ -277,11 +212,10 @@ static void cpu_tensor_view(UnetBackend *be, UnetTensor *t, float *buf, int n, i
 
 static void cpu_tensor_release(UnetBackend *be, UnetTensor *t)
 {
-    (void)be;
     if (!t)
         return;
     if (!t->is_view)
-        cpu_free(t->data);
+        cpu_mem_free(cpu_impl(be), t->data);
     memset(t, 0, sizeof *t);
 }
 
@@ -334,7 +268,8 @@ static void cpu_destroy(UnetBackend *be)
     if (cpu) {
         cpu_conv_destroy(be);
         for (int i = 0; i < CPU_SCRATCH_COUNT; i++)
-            cpu_free(cpu->scratch[i]);
+            cpu_mem_free(cpu, cpu->scratch[i]);
+        cpu_mem_release_all(cpu);
         free(cpu);
     }
     free(be);
