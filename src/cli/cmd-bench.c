@@ -443,7 +443,8 @@ static int bench_model(const BenchArgs *a)
             FAIL("out of memory");
         fill_uniform(hx, (size_t)cfg.in_channels * S * S, 12345);
         for (int s = -a->warmup; s < a->steps; s++) {
-            if (s == 0) {
+            if (s == 0) { /* the profile covers the timed steps */
+                memset(stats, 0, sizeof stats);
                 nstats = 0;
                 unet_model_reset_activation_peak(m);
             }
@@ -490,7 +491,8 @@ static int bench_model(const BenchArgs *a)
         }
         float last_loss = 0.0f;
         for (int s = -a->warmup; s < a->steps; s++) {
-            if (s == 0) {
+            if (s == 0) { /* the profile covers the timed steps */
+                memset(stats, 0, sizeof stats);
                 nstats = 0;
                 unet_model_reset_activation_peak(m);
             }
