@@ -303,6 +303,7 @@ typedef struct BenchResult {
     double activation_peak;  /* bytes; < 0 when not applicable */
     double loss;             /* train-step */
     int have_loss;
+    struct rusage ru0;       /* at the first timed step */
     char detail[256];        /* text line describing the work */
     char json_extra[512];    /* extra ",\"key\":value" pairs */
 } BenchResult;
@@ -324,6 +325,11 @@ static void finish_times(BenchResult *r)
     r->median = r->steps % 2 ? sorted[r->steps / 2]
                              : 0.5 * (sorted[r->steps / 2 - 1] + sorted[r->steps / 2]);
     free(sorted);
+}
+
+static double tv_s(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
 }
 
 static void report(const BenchArgs *a, const BenchResult *r, const char *device, int threads)
@@ -348,7 +354,11 @@ static void report(const BenchArgs *a, const BenchResult *r, const char *device,
             printf(",\"activation_peak_mb\":%.1f", r->activation_peak / 1048576.0);
         if (r->have_loss)
             printf(",\"loss\":%.6f", r->loss);
-        printf("%s}\n", r->json_extra);
+        printf(",\"page_faults_per_step\":%.0f,\"cpu_s_per_step\":%.4f,\"sys_s_per_step\":%.4f%s}\n",
+               (double)(ru.ru_minflt - r->ru0.ru_minflt) / r->steps,
+               (tv_s(ru.ru_utime) + tv_s(ru.ru_stime) - tv_s(r->ru0.ru_utime) -
+                tv_s(r->ru0.ru_stime)) / r->steps,
+               (tv_s(ru.ru_stime) - tv_s(r->ru0.ru_stime)) / r->steps, r->json_extra);
     } else {
         printf("%s: %s\n", bench_names[a->kind], r->detail);
         for (int s = 0; s < r->steps; s++)
@@ -447,6 +457,7 @@ static int bench_model(const BenchArgs *a)
                 memset(stats, 0, sizeof stats);
                 nstats = 0;
                 unet_model_reset_activation_peak(m);
+                getrusage(RUSAGE_SELF, &r.ru0);
             }
             double t0 = unet_cli_now();
             if (unet_predict(m, hx, cfg.in_channels, S, S, &opt, probs, &err) != UNET_OK)
@@ -495,6 +506,7 @@ static int bench_model(const BenchArgs *a)
                 memset(stats, 0, sizeof stats);
                 nstats = 0;
                 unet_model_reset_activation_peak(m);
+                getrusage(RUSAGE_SELF, &r.ru0);
             }
             double t0 = unet_cli_now();
             UnetTensor *logits;
@@ -533,8 +545,10 @@ static int bench_model(const BenchArgs *a)
     if (a->kind == BENCH_PREDICT)
         r.activation_peak = (double)unet_model_activation_peak(m);
     finish_times(&r);
+    /* only the CPU backend runs threads of its own */
     report(a, &r, be->name,
-           a->threads > 0 ? a->threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+           strcmp(be->name, "cpu") ? 1 : a->threads > 0 ? a->threads
+                                                         : (int)sysconf(_SC_NPROCESSORS_ONLN));
 done:
     free(hx);
     free(hy);
@@ -581,6 +595,8 @@ static int bench_data(const BenchArgs *a)
     UnetWeightMapInfo info;
     if (a->kind == BENCH_WEIGHTMAP) {
         for (int s = -a->warmup; s < a->steps; s++) {
+            if (s == 0)
+                getrusage(RUSAGE_SELF, &r.ru0);
             double t0 = unet_cli_now();
             if (unet_weightmap_compute(&wcfg, mask, inst, S, S, &wout, &info, &scratch, &err) !=
                 UNET_OK)
@@ -603,6 +619,8 @@ static int bench_data(const BenchArgs *a)
         UnetAugmentRecord rec;
         size_t cap = 0;
         for (int s = -a->warmup; s < a->steps; s++) {
+            if (s == 0)
+                getrusage(RUSAGE_SELF, &r.ru0);
             double t0 = unet_cli_now();
             if (unet_augment_sample(&rec, &acfg, (uint64_t)(s + 1000), S, S, &err) != UNET_OK)
                 FAIL("%s", err.message);
