@@ -12,6 +12,7 @@ typedef struct UnetCommand {
 
 int unet_cmd_devices(int argc, char **argv);
 int unet_cmd_info(int argc, char **argv);
+int unet_cmd_init(int argc, char **argv);
 
 struct UnetModelConfig;
 /* The report of `unet info` for a config from any source (model options, a

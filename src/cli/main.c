@@ -8,6 +8,7 @@
 static const UnetCommand commands[] = {
     { "devices", unet_cmd_devices, "list the CPU and CUDA devices this build can use" },
     { "info", unet_cmd_info, "show a model's layers, valid sizes, parameters and memory" },
+    { "init", unet_cmd_init, "write a freshly initialised model as a checkpoint" },
     { NULL, NULL, NULL },
 };
 
