@@ -7,6 +7,9 @@
 
 #include <json-c/json.h>
 
+#include "checkpoint.h"
+#include "safetensors.h"
+
 #include "cli-model-options.h"
 #include "commands.h"
 #include "model.h"
@@ -16,7 +19,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: unet info [CONFIG.json | model options] [--size S] [--batch N] [--json]\n\n"
+            "usage: unet info [CHECKPOINT.safetensors | CONFIG.json | model options] [--size S] [--batch N] [--json]\n\n"
             "Shows a model: its layers with their output shapes for an S x S input, the valid\n"
             "input sides near S (every 2x2 pooling must see an even side, valid convolutions\n"
             "must keep a positive side), the parameter count and the memory of a training\n"
@@ -129,8 +132,44 @@ static const char *size_text(size_t bytes, char *buf, size_t len)
     return buf;
 }
 
-int unet_cli_info_report(const UnetModelConfig *cfg, const char *source, int size, int batch,
-                         int json)
+/* The checkpoint's __metadata__ as a JSON object; values that are JSON text
+ * themselves (configs, losses) are embedded as objects, others as strings. */
+static json_object *checkpoint_metadata_json(const char *path, UnetError *err)
+{
+    UnetSafetensors *st = NULL;
+    if (unet_safetensors_open(&st, path, err) != UNET_OK)
+        return NULL;
+    json_object *o = json_object_new_object();
+    for (size_t i = 0; i < unet_safetensors_metadata_count(st); i++) {
+        const char *key = unet_safetensors_metadata_key(st, i);
+        const char *value = unet_safetensors_metadata(st, key);
+        json_object *parsed = value ? json_tokener_parse(value) : NULL;
+        if (!parsed || !(json_object_is_type(parsed, json_type_object) ||
+                         json_object_is_type(parsed, json_type_array))) {
+            json_object_put(parsed);
+            parsed = json_object_new_string(value ? value : "");
+        }
+        json_object_object_add(o, key, parsed);
+    }
+    unet_safetensors_close(st);
+    return o;
+}
+
+/* A file is read as a checkpoint when it starts like safetensors (an 8-byte
+ * little-endian header length, then '{'), and as a JSON config otherwise. */
+static int looks_like_safetensors(const char *path)
+{
+    unsigned char head[9];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return got == sizeof head && head[8] == '{' && head[7] == 0 && head[6] == 0;
+}
+
+int unet_cli_info_report(const UnetModelConfig *cfg, const char *source, const char *checkpoint,
+                         int size, int batch, int json)
 {
     UnetError err = { 0 };
     UnetModel *m = unet_model_new(cfg, NULL, &err);
@@ -216,6 +255,17 @@ int unet_cli_info_report(const UnetModelConfig *cfg, const char *source, int siz
         json_object_object_add(mem, "sgd_step_bytes", json_object_new_int64((int64_t)sgd));
         json_object_object_add(mem, "adam_step_bytes", json_object_new_int64((int64_t)adam));
         json_object_object_add(o, "memory", mem);
+        if (checkpoint) {
+            json_object *ck = checkpoint_metadata_json(checkpoint, &err);
+            if (!ck) {
+                fprintf(stderr, "unet info: %s\n", err.message);
+                json_object_put(o);
+                free(layers);
+                unet_model_free(m);
+                return 1;
+            }
+            json_object_object_add(o, "checkpoint", ck);
+        }
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     } else {
@@ -233,6 +283,19 @@ int unet_cli_info_report(const UnetModelConfig *cfg, const char *source, int siz
         printf(", seed %llu)\n", (unsigned long long)cfg->seed);
         if (source)
             printf("source: %s\n", source);
+        if (checkpoint) {
+            char *about = unet_checkpoint_describe(checkpoint, &err);
+            if (!about) {
+                fprintf(stderr, "unet info: %s\n", err.message);
+                free(layers);
+                unet_model_free(m);
+                return 1;
+            }
+            printf("%s", about);
+            if (about[0] && about[strlen(about) - 1] != '\n')
+                printf("\n");
+            free(about);
+        }
         if (in != size)
             printf("note: %d is not a valid input side for this model; showing the nearest, %d\n",
                    size, in);
@@ -319,13 +382,20 @@ int unet_cmd_info(int argc, char **argv)
         }
     }
     UnetModelConfig cfg;
+    const char *checkpoint = NULL;
     if (file) {
         if (unet_cli_model_options_count(&opts)) {
             fprintf(stderr, "unet info: give either a CONFIG file or model options, not both\n");
             return 2;
         }
         UnetError err = { 0 };
-        if (config_from_file(file, &cfg, &err) != UNET_OK) {
+        if (looks_like_safetensors(file)) {
+            checkpoint = file;
+            if (unet_checkpoint_read_config(file, &cfg, &err) != UNET_OK) {
+                fprintf(stderr, "unet info: %s\n", err.message);
+                return 1;
+            }
+        } else if (config_from_file(file, &cfg, &err) != UNET_OK) {
             fprintf(stderr, "unet info: %s\n", err.message);
             return 1;
         }
@@ -334,5 +404,5 @@ int unet_cmd_info(int argc, char **argv)
         if (rc)
             return rc;
     }
-    return unet_cli_info_report(&cfg, file, size, batch, json);
+    return unet_cli_info_report(&cfg, file, checkpoint, size, batch, json);
 }
