@@ -20,5 +20,8 @@ struct UnetModelConfig;
  * NULL, adds that file's metadata to the report. */
 int unet_cli_info_report(const struct UnetModelConfig *cfg, const char *source,
                          const char *checkpoint, int size, int batch, int json);
+int unet_cmd_sample_data(int argc, char **argv);
+int unet_cmd_dataset(int argc, char **argv);
+int unet_cmd_tiles(int argc, char **argv);
 
 #endif
