@@ -12,6 +12,8 @@ static const UnetCommand commands[] = {
     { "sample-data", unet_cmd_sample_data, "write a synthetic EM-like dataset (images/ + masks/)" },
     { "dataset", unet_cmd_dataset, "check a dataset folder: 'unet dataset check DIR'" },
     { "tiles", unet_cmd_tiles, "draw the overlap-tile grid of an image" },
+    { "weightmap", unet_cmd_weightmap, "U-Net loss weight map of a mask (.png or .npy)" },
+    { "augment", unet_cmd_augment, "write augmented image/mask pairs with their weight maps" },
     { NULL, NULL, NULL },
 };
 

@@ -1,7 +1,6 @@
 /* synthetic-cells.c - Voronoi cell masks with membranes, for tests, benchmarks and demos. */
 #include "synthetic-cells.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 static uint64_t splitmix64(uint64_t *s)
@@ -12,46 +11,60 @@ static uint64_t splitmix64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-UnetStatus unet_synthetic_cells(int32_t *mask, int width, int height, int cells, float membrane,
-                                uint64_t seed, UnetError *err)
+UnetStatus unet_synthetic_cells(int32_t *mask, int32_t *instances, int width, int height,
+                                int cells, int membrane, uint64_t seed, UnetError *err)
 {
-    if (width < 1 || height < 1 || cells < 1 || cells > 1000000 || !(membrane >= 0.0f))
+    if (width < 1 || height < 1 || cells < 1 || cells > 1000000 || (membrane != 1 && membrane != 2))
         return unet_error_set(err, UNET_ERR_INVALID,
-                              "synthetic cells: size %dx%d, %d cells, membrane %g: need a "
-                              "non-empty size, 1..1000000 cells and membrane >= 0",
-                              width, height, cells, (double)membrane);
+                              "synthetic cells: size %dx%d, %d cells, membrane %d: need a "
+                              "non-empty size, 1..1000000 cells and membrane 1 or 2",
+                              width, height, cells, membrane);
+    size_t n = (size_t)width * height;
     double *px = malloc((size_t)cells * 2 * sizeof *px);
-    if (!px)
+    int32_t *region = malloc(n * sizeof *region);
+    if (!px || !region) {
+        free(px);
+        free(region);
         return unet_error_set(err, UNET_ERR_NOMEM, "synthetic cells: out of memory");
+    }
     double *py = px + cells;
     uint64_t s = seed;
     for (int c = 0; c < cells; c++) {
         px[c] = (double)(splitmix64(&s) >> 11) / 9007199254740992.0 * width;
         py[c] = (double)(splitmix64(&s) >> 11) / 9007199254740992.0 * height;
     }
-    double half = membrane * 0.5;
     for (int y = 0; y < height; y++)
         for (int x = 0; x < width; x++) {
-            double b1 = INFINITY, b2 = INFINITY;
-            int c1 = -1, c2 = -1;
+            double best = 0.0;
+            int arg = 0;
             for (int c = 0; c < cells; c++) {
                 double dx = x - px[c], dy = y - py[c], d = dx * dx + dy * dy;
-                if (d < b1) {
-                    b2 = b1; c2 = c1;
-                    b1 = d; c1 = c;
-                } else if (d < b2) {
-                    b2 = d; c2 = c;
+                if (c == 0 || d < best) {
+                    best = d;
+                    arg = c;
                 }
             }
-            int inside = 1;
-            if (c2 >= 0) {
-                /* distance to the bisector of the two nearest seeds */
-                double sx = px[c1] - px[c2], sy = py[c1] - py[c2];
-                double gap = (b2 - b1) / (2.0 * sqrt(sx * sx + sy * sy));
-                inside = gap >= half;
+            region[(size_t)y * width + x] = arg + 1;
+        }
+    /* forward half of the 8-neighbourhood (membrane 1) or all of it (2) */
+    static const int fwd[8][2] = { { 1, 0 }, { -1, 1 }, { 0, 1 }, { 1, 1 },
+                                   { -1, 0 }, { 1, -1 }, { 0, -1 }, { -1, -1 } };
+    int dirs = membrane == 1 ? 4 : 8;
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++) {
+            size_t i = (size_t)y * width + x;
+            int edge = 0;
+            for (int k = 0; k < dirs && !edge; k++) {
+                int xx = x + fwd[k][0], yy = y + fwd[k][1];
+                if (xx >= 0 && yy >= 0 && xx < width && yy < height &&
+                    region[(size_t)yy * width + xx] != region[i])
+                    edge = 1;
             }
-            mask[(size_t)y * width + x] = inside;
+            mask[i] = !edge;
+            if (instances)
+                instances[i] = edge ? 0 : region[i];
         }
     free(px);
+    free(region);
     return UNET_OK;
 }
