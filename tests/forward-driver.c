@@ -48,6 +48,9 @@ int main(int argc, char **argv)
     UnetModel *m = unet_model_new(&cfg, be, &err);
     if (!m)
         return fail("model", &err);
+    /* Other weights first, so only a real load can give the file's outputs. */
+    if (unet_model_init_params(m, cfg.seed + 0x5eed, &err))
+        return fail("init", &err);
     if (unet_checkpoint_load(ckpt, m, NULL, NULL, &err))
         return fail("load", &err);
     if (save && unet_checkpoint_save(save, m, NULL, NULL, 0, &err))

@@ -58,8 +58,10 @@ def check(cond, what):
 def init_args(cfg):
     """`unet init` options for a config dict."""
     args = ["--model", cfg["model"], "--in-channels", str(cfg["in_channels"]),
-            "--classes", str(cfg["classes"]), "--depth", str(cfg["depth"]),
-            "--base", str(cfg["base"]), "--seed", str(cfg["seed"])]
+            "--classes", str(cfg["classes"]), "--base", str(cfg["base"]),
+            "--seed", str(cfg["seed"])]
+    if cfg["model"] != "fcn":  # fcn has a fixed depth
+        args += ["--depth", str(cfg["depth"])]
     if cfg["model"] == "unet":
         args += ["--padding", cfg["padding"], "--norm", cfg["norm"],
                  "--upsample", cfg["upsample"], "--activation", cfg["activation"]]
@@ -94,7 +96,7 @@ def case(cfg, shape, tmp):
     x = rng.uniform(-1, 1, size=shape).astype(np.float32)
 
     # 1. unet init -> torch
-    path = os.path.join(tmp, "init.safetensors")
+    path = os.path.join(tmp, f"init-{cfg['model']}-{cfg['seed']}.safetensors")
     r = subprocess.run([UNET, "init", *init_args(cfg), "--out", path], capture_output=True,
                        text=True)
     check(r.returncode == 0, f"{name}: unet init: {r.stderr.strip()}")

@@ -8,6 +8,7 @@
 static const UnetCommand commands[] = {
     { "devices", unet_cmd_devices, "list the CPU and CUDA devices this build can use" },
     { "info", unet_cmd_info, "show a model's layers, valid sizes, parameters and memory" },
+    { "init", unet_cmd_init, "write a freshly initialised model as a checkpoint" },
     { "sample-data", unet_cmd_sample_data, "write a synthetic EM-like dataset (images/ + masks/)" },
     { "dataset", unet_cmd_dataset, "check a dataset folder: 'unet dataset check DIR'" },
     { "tiles", unet_cmd_tiles, "draw the overlap-tile grid of an image" },
