@@ -33,7 +33,8 @@ static void run(const UnetAugmentRecord *rec, const float *img, int c, const int
     *img_out = img ? malloc(n * c * sizeof(float)) : NULL;
     *mask_out = mask ? malloc(n * sizeof(int32_t)) : NULL;
     UnetError err = { 0 };
-    CHECK_MSG(unet_augment_apply(rec, img, c, mask, NULL, *img_out, *mask_out, NULL, &err) == UNET_OK,
+    static UnetScratch scratch; /* reused across calls and sizes */
+    CHECK_MSG(unet_augment_apply(rec, img, c, mask, NULL, *img_out, *mask_out, NULL, &scratch, &err) == UNET_OK,
               "%s", err.message);
 }
 
@@ -180,7 +181,7 @@ int main(void)
                 CHECK(unet_augment_sample(&rec, &cfg, seed, W, H, NULL) == UNET_OK);
                 float *v = malloc(N * sizeof(float)), *wt = malloc(N * sizeof(float));
                 int32_t *m = malloc(N * sizeof(int32_t));
-                CHECK(unet_augment_apply(&rec, limg, 1, lab, limg, v, m, wt, NULL) == UNET_OK);
+                CHECK(unet_augment_apply(&rec, limg, 1, lab, limg, v, m, wt, NULL, NULL) == UNET_OK);
                 int contradict = 0, agree = 0;
                 for (size_t i = 0; i < N; i++) {
                     if ((v[i] == 1.0f && m[i] != 1) || (v[i] == 0.0f && m[i] != 0))
@@ -206,7 +207,7 @@ int main(void)
         size_t M = (size_t)rec.out_w * rec.out_h;
         float *sx = malloc(M * sizeof(float)), *sy = malloc(M * sizeof(float));
         int32_t *m = malloc(M * sizeof(int32_t));
-        CHECK(unet_augment_apply(&rec, NULL, 0, lab, NULL, NULL, m, NULL, NULL) == UNET_OK);
+        CHECK(unet_augment_apply(&rec, NULL, 0, lab, NULL, NULL, m, NULL, NULL, NULL) == UNET_OK);
         CHECK(unet_augment_source_coords(&rec, sx, sy, NULL) == UNET_OK);
         int mismatch = 0;
         for (size_t i = 0; i < M; i++) {
@@ -263,6 +264,44 @@ int main(void)
         free(sx); free(sy);
     }
 
+    /* elastic fields: the box blur matches the Gaussian's displacement sd and smoothness */
+    {
+        int W = 300, H = 300;
+        size_t N = (size_t)W * H;
+        float *sx = malloc(N * sizeof(float)), *sy = malloc(N * sizeof(float));
+        double sd[2], corr[2];
+        for (int b = 0; b < 2; b++) {
+            UnetAugmentConfig cfg;
+            one_stage(&cfg, UNET_AUG_ELASTIC, 1.0f);
+            cfg.stages[0].ops[0].alpha_affine = 0.0f;
+            cfg.stages[0].ops[0].blur = b ? UNET_BLUR_BOX : UNET_BLUR_GAUSSIAN;
+            double ss = 0, lag = 0;
+            long cnt = 0;
+            for (uint64_t seed = 0; seed < 8; seed++) {
+                UnetAugmentRecord rec;
+                CHECK(unet_augment_sample(&rec, &cfg, seed, W, H, NULL) == UNET_OK);
+                CHECK(unet_augment_source_coords(&rec, sx, sy, NULL) == UNET_OK);
+                for (int y = 30; y < H - 30; y++)
+                    for (int x = 30; x < W - 30; x++) {
+                        size_t i = (size_t)y * W + x;
+                        double d = sx[i] - x, e = sx[i + 1] - (x + 1);
+                        ss += d * d;
+                        lag += d * e;
+                        cnt++;
+                    }
+            }
+            sd[b] = sqrt(ss / cnt);
+            corr[b] = lag / ss;
+        }
+        /* alpha 35 * sd(U(-1,1)) * sum of squared 1-D Gaussian weights (sigma 5): ~1.14 px */
+        CHECK_MSG(fabs(sd[0] - 1.14) < 0.08 && fabs(sd[1] / sd[0] - 1.0) < 0.06 &&
+                      fabs(corr[1] - corr[0]) < 0.005,
+                  "elastic fields: sd gaussian %g box %g, lag-1 correlation %g vs %g", sd[0],
+                  sd[1], corr[0], corr[1]);
+        free(sx);
+        free(sy);
+    }
+
     /* noise and intensity statistics */
     {
         int W = 256, H = 256;
@@ -273,7 +312,7 @@ int main(void)
         cfg.stages[0].ops[0].var_min = cfg.stages[0].ops[0].var_max = 100.0f;
         UnetAugmentRecord rec;
         CHECK(unet_augment_sample(&rec, &cfg, 2, W, H, NULL) == UNET_OK);
-        CHECK(unet_augment_apply(&rec, zero, 1, NULL, NULL, out, NULL, NULL, NULL) == UNET_OK);
+        CHECK(unet_augment_apply(&rec, zero, 1, NULL, NULL, out, NULL, NULL, NULL, NULL) == UNET_OK);
         double sum = 0, sq = 0;
         size_t within = 0;
         double sd = 10.0 / 255.0;
@@ -291,7 +330,7 @@ int main(void)
             zero[i] = 1.0f;
         one_stage(&cfg, UNET_AUG_MULT_NOISE, 1.0f);
         CHECK(unet_augment_sample(&rec, &cfg, 2, W, H, NULL) == UNET_OK);
-        CHECK(unet_augment_apply(&rec, zero, 1, NULL, NULL, out, NULL, NULL, NULL) == UNET_OK);
+        CHECK(unet_augment_apply(&rec, zero, 1, NULL, NULL, out, NULL, NULL, NULL, NULL) == UNET_OK);
         float lo = 2, hi = 0;
         sum = 0;
         for (size_t i = 0; i < N; i++) {
@@ -305,7 +344,7 @@ int main(void)
         CHECK(unet_augment_sample(&rec, &cfg, 8, W, H, NULL) == UNET_OK);
         for (size_t i = 0; i < N; i++)
             zero[i] = (float)(i % 256);
-        CHECK(unet_augment_apply(&rec, zero, 1, NULL, NULL, out, NULL, NULL, NULL) == UNET_OK);
+        CHECK(unet_augment_apply(&rec, zero, 1, NULL, NULL, out, NULL, NULL, NULL, NULL) == UNET_OK);
         const UnetAugmentStep *s = &rec.steps[0];
         CHECK(fabsf(out[100] - (s->alpha * 100.0f + s->beta * 255.0f)) < 1e-3f);
         CHECK(s->alpha >= 0.85f && s->alpha <= 1.15f && s->beta >= -0.15f && s->beta <= 0.15f);
@@ -326,7 +365,7 @@ int main(void)
         CHECK(unet_augment_sample(&rec, &cfg, 0, 5, 4, NULL) == UNET_OK);
         CHECK(rec.out_w == 9 && rec.out_h == 4 && rec.steps[0].pad_left == 2);
         float out[36];
-        CHECK(unet_augment_apply(&rec, in, 1, NULL, NULL, out, NULL, NULL, NULL) == UNET_OK);
+        CHECK(unet_augment_apply(&rec, in, 1, NULL, NULL, out, NULL, NULL, NULL, NULL) == UNET_OK);
         CHECK(out[0] == 2.0f && out[1] == 1.0f && out[2] == 0.0f && out[7] == 3.0f && out[8] == 2.0f);
     }
 
@@ -366,6 +405,7 @@ int main(void)
             { "{\"transforms\": [{\"p\": 0.5}]}", "transforms[0] needs a 'type'" },
             { "{\"intensity_max\": 0, \"transforms\": []}", "intensity_max" },
             { "{\"transforms\": [", "not valid JSON" },
+            { "{\"transforms\": [{\"type\": \"elastic\", \"blur\": \"median\"}]}", "transforms[0].blur" },
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             UnetError err = { 0 };
@@ -380,7 +420,7 @@ int main(void)
         CHECK(unet_augment_sample(&rec, &cfg, 1, 0, 10, &err) == UNET_ERR_INVALID);
         CHECK(unet_augment_sample(&rec, &cfg, 1, 10, 10, NULL) == UNET_OK);
         float o[100];
-        CHECK(unet_augment_apply(&rec, img, 0, NULL, NULL, o, NULL, NULL, &err) == UNET_ERR_INVALID);
+        CHECK(unet_augment_apply(&rec, img, 0, NULL, NULL, o, NULL, NULL, NULL, &err) == UNET_ERR_INVALID);
     }
     free(img);
     free(mask);

@@ -630,6 +630,52 @@ static void test_bad_files(void)
     free(tt);
 }
 
+/* Random byte damage anywhere in valid files: a clean error or a load, never
+ * a crash (run under ASan in CI). */
+static void test_fuzz(void)
+{
+    UnetError err = { 0 };
+    char *png = tmp_path("fuzz-src.png"), *tif = tmp_path("fuzz-src.tif"), *out = tmp_path("fuzz.bin");
+    uint16_t px[24 * 16 * 3];
+    for (int i = 0; i < 24 * 16 * 3; i++)
+        px[i] = (uint16_t)(i * 97);
+    CHECK(unet_png_save(png, px, 24, 16, 3, 16, &err) == UNET_OK);
+    TiffSpec s = { 24, 16, 3, 16, SAMPLEFORMAT_UINT, PHOTOMETRIC_RGB, PLANARCONFIG_CONTIG, 16, COMPRESSION_LZW, 0 };
+    double *v = tiff_values(&s, 0, 65536, 1);
+    TIFF *t = TIFFOpen(tif, "w");
+    tiff_put_page(t, &s, v);
+    TIFFClose(t);
+    free(v);
+    const char *src[2] = { png, tif };
+    int loaded = 0, failed = 0;
+    for (int f = 0; f < 2; f++) {
+        unsigned char *data;
+        size_t len;
+        CHECK(unet_read_file(src[f], &data, &len, &err) == UNET_OK);
+        unsigned char *copy = malloc(len);
+        for (int it = 0; it < 150; it++) {
+            memcpy(copy, data, len);
+            int flips = 1 + it % 4;
+            for (int k = 0; k < flips; k++)
+                copy[(size_t)test_rng_uniform(&rng, 0, (float)len - 0.01f)] = (unsigned char)test_rng_uniform(&rng, 0, 255.99f);
+            write_bytes(out, copy, it % 5 == 4 ? len * 3 / 4 : len);
+            UnetImage img;
+            if (unet_image_load(out, &img, &err) == UNET_OK) {
+                loaded++;
+                unet_image_free(&img);
+            } else {
+                failed++;
+                CHECK_MSG(strstr(err.message, out) != NULL, "message does not name the file: %s", err.message);
+            }
+        }
+        free(copy);
+        free(data);
+    }
+    CHECK(failed > 0);
+    printf("damaged files: %d loaded, %d refused with a message\n", loaded, failed);
+    free(png), free(tif), free(out);
+}
+
 /* ---- .npy ---- */
 
 static void write_npy_raw(const char *path, const char *dict, const void *payload, size_t n)
@@ -839,6 +885,8 @@ int main(void)
     /* Everything libpng/libtiff might say must end up in our messages, not on
      * stderr: capture stderr while the loaders run. */
     char *capture = tmp_path("stderr.txt");
+    printf("stderr goes to %s while the loaders run (look there after a crash)\n", capture);
+    fflush(stdout);
     fflush(stderr);
     int saved = dup(2);
     int fd = open(capture, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -849,6 +897,7 @@ int main(void)
     test_png();
     test_tiff();
     test_bad_files();
+    test_fuzz();
     test_npy();
     test_labels();
     test_input();

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image.h"
 #include "synthetic-cells.h"
 #include "test-common.h"
 #include "weightmap.h"
@@ -88,10 +89,15 @@ static void check_mask(const char *what, const UnetWeightMapConfig *base, const 
     cfgx.exact_d2 = 1;
     UnetWeightMapInfo i1, i2, i3;
     UnetError err = { 0 };
-    CHECK_MSG(unet_weightmap_compute(&cfg, classes, instances, w, h, &fast.out, &i1, &err) == UNET_OK,
+    static UnetScratch scratch; /* reused across masks of different sizes */
+    CHECK_MSG(unet_weightmap_compute(&cfg, classes, instances, w, h, &fast.out, &i1, &scratch, &err) == UNET_OK,
               "%s: %s", what, err.message);
-    CHECK(unet_weightmap_compute(&cfgx, classes, instances, w, h, &exact.out, &i2, NULL) == UNET_OK);
+    CHECK(unet_weightmap_compute(&cfgx, classes, instances, w, h, &exact.out, &i2, NULL, NULL) == UNET_OK);
     CHECK(unet_weightmap_reference(&cfg, classes, instances, w, h, &ref.out, &i3, NULL) == UNET_OK);
+    /* weight only: rows with little background take the column-scan path */
+    float *wonly = malloc(n * sizeof *wonly);
+    UnetWeightMapOutputs wo = { wonly, NULL, NULL, NULL, NULL, NULL };
+    CHECK(unet_weightmap_compute(&cfg, classes, instances, w, h, &wo, NULL, &scratch, NULL) == UNET_OK);
     CHECK(i1.cells == i3.cells && i2.cells == i3.cells && i1.classes == i3.classes);
     CHECK(!memcmp(fast.cells, ref.cells, n * sizeof(int32_t)));
     CHECK(!memcmp(fast.cls, ref.cls, n * sizeof(int32_t)));
@@ -122,6 +128,8 @@ static void check_mask(const char *what, const UnetWeightMapConfig *base, const 
             terms++;
         if (fast.wc[i] != i3.class_weights[ref.cls[i]])
             bad_w++;
+        if (fabs((double)wonly[i] - want) > 1e-4)
+            bad_w++;
     }
     CHECK_MSG(!bad_d1 && !bad_d2 && !bad_exact && !bad_ref && !bad_w,
               "%s: %dx%d, %d cells: d1 %d, fast d2 %d, exact d2 %d, reference d2 %d, weight %d "
@@ -131,6 +139,7 @@ static void check_mask(const char *what, const UnetWeightMapConfig *base, const 
         CHECK_MSG(terms > 0, "%s: no border term anywhere", what);
     free(bd1);
     free(bd2);
+    free(wonly);
     maps_free(&fast);
     maps_free(&exact);
     maps_free(&ref);
@@ -195,17 +204,52 @@ int main(void)
         maps_init(&fast, n);
         maps_init(&ref, n);
         UnetWeightMapInfo i1, i2;
-        CHECK(unet_weightmap_compute(&cfg, m, NULL, w, h, &fast.out, &i1, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&cfg, m, NULL, w, h, &fast.out, &i1, NULL, NULL) == UNET_OK);
         CHECK(unet_weightmap_reference(&cfg, m, NULL, w, h, &ref.out, &i2, NULL) == UNET_OK);
         CHECK(i1.cells == i2.cells && i1.cells > 40);
+        float *wonly = malloc(n * sizeof *wonly);
+        UnetWeightMapOutputs wo = { wonly, NULL, NULL, NULL, NULL, NULL };
+        CHECK(unet_weightmap_compute(&cfg, m, NULL, w, h, &wo, NULL, NULL, NULL) == UNET_OK);
         int bad = 0;
         for (size_t i = 0; i < n; i++)
-            if (fabsf(fast.w[i] - ref.w[i]) > 1e-4f || fast.d1[i] != ref.d1[i])
+            if (fabsf(fast.w[i] - ref.w[i]) > 1e-4f || fast.d1[i] != ref.d1[i] ||
+                fabsf(wonly[i] - ref.w[i]) > 1e-4f)
                 bad++;
+        free(wonly);
         CHECK_MSG(bad == 0, "generated 200x160: %d pixels differ from the reference", bad);
         maps_free(&fast);
         maps_free(&ref);
         free(m);
+    }
+
+    /* a real instance mask with touching cells (skipped without ../shared/data) */
+    const char *shared = test_shared_data_dir();
+    if (shared) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/usiigaci-phc/masks_instance/train_set1.png", shared);
+        UnetLabels lab = { 0 };
+        UnetError err = { 0 };
+        if (unet_labels_load(path, 0, &lab, &err) == UNET_OK) {
+            size_t n = (size_t)lab.width * lab.height;
+            float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+            UnetWeightMapOutputs oa = { a, NULL, NULL, NULL, NULL, NULL };
+            UnetWeightMapOutputs ob = { b, NULL, NULL, NULL, NULL, NULL };
+            UnetWeightMapInfo ia, ib;
+            CHECK(unet_weightmap_compute(&cfg, NULL, lab.data, lab.width, lab.height, &oa, &ia, NULL, NULL) == UNET_OK);
+            CHECK(unet_weightmap_reference(&cfg, NULL, lab.data, lab.width, lab.height, &ob, &ib, NULL) == UNET_OK);
+            double worst = 0;
+            for (size_t i = 0; i < n; i++)
+                worst = fmax(worst, fabs((double)a[i] - b[i]));
+            CHECK_MSG(ia.cells == ib.cells && ia.cells > 10 && worst <= 1e-4,
+                      "%s: %d cells, fast vs reference differ by %g", path, ia.cells, worst);
+            free(a);
+            free(b);
+            unet_labels_free(&lab);
+        } else {
+            CHECK_MSG(0, "%s", err.message);
+        }
+    } else {
+        printf("note: ../shared/data absent, real instance mask not checked\n");
     }
 
     /* class balance on a known mask: 80 background, 20 foreground pixels */
@@ -215,13 +259,13 @@ int main(void)
             m[i] = 1;
         UnetWeightMapInfo info;
         UnetWeightMapConfig c = cfg;
-        CHECK(unet_weightmap_compute(&c, m, NULL, 10, 10, NULL, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&c, m, NULL, 10, 10, NULL, &info, NULL, NULL) == UNET_OK);
         CHECK(info.class_weights[0] == 1.0f && info.class_weights[1] == 4.0f && info.cells == 1);
         c.balance = UNET_BALANCE_INVERSE;
-        CHECK(unet_weightmap_compute(&c, m, NULL, 10, 10, NULL, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&c, m, NULL, 10, 10, NULL, &info, NULL, NULL) == UNET_OK);
         CHECK(info.class_weights[0] == 0.625f && info.class_weights[1] == 2.5f);
         c.balance = UNET_BALANCE_NONE;
-        CHECK(unet_weightmap_compute(&c, m, NULL, 10, 10, NULL, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&c, m, NULL, 10, 10, NULL, &info, NULL, NULL) == UNET_OK);
         CHECK(info.class_weights[0] == 1.0f && info.class_weights[1] == 1.0f);
         UnetClassBalance b;
         CHECK(unet_class_balance_parse("inverse", &b, NULL) == UNET_OK && b == UNET_BALANCE_INVERSE);
@@ -242,7 +286,7 @@ int main(void)
         int32_t used[240];
         UnetWeightMapOutputs out = { wgt, NULL, d1, d2, NULL, used };
         UnetWeightMapInfo info;
-        CHECK(unet_weightmap_compute(&cfg, NULL, inst, w, h, &out, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&cfg, NULL, inst, w, h, &out, &info, NULL, NULL) == UNET_OK);
         CHECK(info.cells == 2);
         CHECK(used[5 * w + 9] == 0 && used[5 * w + 10] == 0 && used[5 * w + 8] == 1);
         CHECK(d1[5 * w + 9] == 1.0f && d2[5 * w + 9] == 2.0f);
@@ -250,12 +294,12 @@ int main(void)
         CHECK_MSG(fabsf(wgt[5 * w + 9] - want) < 1e-5f, "carved border weight %g, want %g",
                   (double)wgt[5 * w + 9], (double)want);
         check_mask("touching instances", &cfg, NULL, inst, w, h);
-        CHECK(unet_weightmap_compute(&cfg, cls, inst, w, h, &out, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&cfg, cls, inst, w, h, &out, &info, NULL, NULL) == UNET_OK);
         CHECK(used[5 * w + 9] == 1 && used[5 * w + 10] == 2 && info.classes == 3);
         check_mask("touching classes", &cfg, cls, inst, w, h);
         UnetWeightMapConfig c = cfg;
         c.separate_touching = 0;
-        CHECK(unet_weightmap_compute(&c, NULL, inst, w, h, &out, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&c, NULL, inst, w, h, &out, &info, NULL, NULL) == UNET_OK);
         CHECK(used[5 * w + 9] == 1 && used[5 * w + 10] == 1 && info.cells == 2);
     }
 
@@ -265,10 +309,10 @@ int main(void)
         float wgt[64], d1[64], d2[64];
         UnetWeightMapOutputs out = { wgt, NULL, d1, d2, NULL, NULL };
         UnetWeightMapInfo info;
-        CHECK(unet_weightmap_compute(&cfg, m, NULL, 8, 8, &out, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&cfg, m, NULL, 8, 8, &out, &info, NULL, NULL) == UNET_OK);
         CHECK(info.cells == 0 && wgt[10] == 1.0f && isinf(d1[10]) && isinf(d2[10]));
         m[9] = m[10] = 1;
-        CHECK(unet_weightmap_compute(&cfg, m, NULL, 8, 8, &out, &info, NULL) == UNET_OK);
+        CHECK(unet_weightmap_compute(&cfg, m, NULL, 8, 8, &out, &info, NULL, NULL) == UNET_OK);
         CHECK(info.cells == 1 && wgt[25] == 1.0f && d1[25] == 2.0f && isinf(d2[25]));
     }
 
@@ -276,17 +320,17 @@ int main(void)
     {
         UnetError err = { 0 };
         int32_t m[4] = { 0, 300, 0, 0 };
-        CHECK(unet_weightmap_compute(&cfg, m, NULL, 2, 2, NULL, NULL, &err) == UNET_ERR_INVALID);
+        CHECK(unet_weightmap_compute(&cfg, m, NULL, 2, 2, NULL, NULL, NULL, &err) == UNET_ERR_INVALID);
         CHECK(strstr(err.message, "class 300") != NULL);
         int32_t inst[4] = { 0, -2, 0, 0 };
-        CHECK(unet_weightmap_compute(&cfg, NULL, inst, 2, 2, NULL, NULL, &err) == UNET_ERR_INVALID);
+        CHECK(unet_weightmap_compute(&cfg, NULL, inst, 2, 2, NULL, NULL, NULL, &err) == UNET_ERR_INVALID);
         CHECK(strstr(err.message, "instance id -2") != NULL);
         UnetWeightMapConfig c = cfg;
         c.sigma = 0.0f;
         m[1] = 1;
-        CHECK(unet_weightmap_compute(&c, m, NULL, 2, 2, NULL, NULL, &err) == UNET_ERR_INVALID);
+        CHECK(unet_weightmap_compute(&c, m, NULL, 2, 2, NULL, NULL, NULL, &err) == UNET_ERR_INVALID);
         CHECK(strstr(err.message, "sigma") != NULL);
-        CHECK(unet_weightmap_compute(&cfg, NULL, NULL, 2, 2, NULL, NULL, &err) == UNET_ERR_INVALID);
+        CHECK(unet_weightmap_compute(&cfg, NULL, NULL, 2, 2, NULL, NULL, NULL, &err) == UNET_ERR_INVALID);
     }
     return test_finish("weightmap");
 }

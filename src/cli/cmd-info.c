@@ -7,6 +7,9 @@
 
 #include <json-c/json.h>
 
+#include "checkpoint.h"
+#include "safetensors.h"
+
 #include "cli-model-options.h"
 #include "commands.h"
 #include "model.h"
@@ -16,7 +19,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: unet info [CONFIG.json | model options] [--size S] [--batch N] [--json]\n\n"
+            "usage: unet info [CHECKPOINT.safetensors | CONFIG.json | model options] [--size S] [--batch N] [--json]\n\n"
             "Shows a model: its layers with their output shapes for an S x S input, the valid\n"
             "input sides near S (every 2x2 pooling must see an even side, valid convolutions\n"
             "must keep a positive side), the parameter count and the memory of a training\n"
@@ -27,69 +30,6 @@ static void usage(FILE *out)
             "  --json       one JSON object on stdout\n\n",
             DEFAULT_SIZE);
     unet_cli_model_options_help(out);
-}
-
-static char *read_text(const char *path, UnetError *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        unet_error_set(err, UNET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (len + 1 == cap) {
-            if (cap > (64u << 20)) {
-                free(buf);
-                fclose(f);
-                unet_error_set(err, UNET_ERR_FORMAT, "%s is too large for a config file", path);
-                return NULL;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        unet_error_set(err, bad ? UNET_ERR_IO : UNET_ERR_NOMEM, "cannot read %s", path);
-        return NULL;
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
-/* A model config JSON file, or a run config with the model config as its
- * "model" object. */
-static UnetStatus config_from_file(const char *path, UnetModelConfig *cfg, UnetError *err)
-{
-    char *text = read_text(path, err);
-    if (!text)
-        return err->status;
-    UnetStatus st;
-    json_object *root = json_tokener_parse(text), *inner;
-    if (root && json_object_is_type(root, json_type_object) &&
-        json_object_object_get_ex(root, "model", &inner) &&
-        json_object_is_type(inner, json_type_object))
-        st = unet_model_config_from_json(cfg, json_object_to_json_string(inner), err);
-    else
-        st = unet_model_config_from_json(cfg, text, err);
-    if (root)
-        json_object_put(root);
-    free(text);
-    if (st != UNET_OK)
-        unet_error_prefix(err, "%s: ", path);
-    return st;
 }
 
 /* Up to two valid sides below S, S itself when valid, up to two above. */
@@ -129,8 +69,31 @@ static const char *size_text(size_t bytes, char *buf, size_t len)
     return buf;
 }
 
-int unet_cli_info_report(const UnetModelConfig *cfg, const char *source, int size, int batch,
-                         int json)
+/* The checkpoint's __metadata__ as a JSON object; values that are JSON text
+ * themselves (configs, losses) are embedded as objects, others as strings. */
+static json_object *checkpoint_metadata_json(const char *path, UnetError *err)
+{
+    UnetSafetensors *st = NULL;
+    if (unet_safetensors_open(&st, path, err) != UNET_OK)
+        return NULL;
+    json_object *o = json_object_new_object();
+    for (size_t i = 0; i < unet_safetensors_metadata_count(st); i++) {
+        const char *key = unet_safetensors_metadata_key(st, i);
+        const char *value = unet_safetensors_metadata(st, key);
+        json_object *parsed = value ? json_tokener_parse(value) : NULL;
+        if (!parsed || !(json_object_is_type(parsed, json_type_object) ||
+                         json_object_is_type(parsed, json_type_array))) {
+            json_object_put(parsed);
+            parsed = json_object_new_string(value ? value : "");
+        }
+        json_object_object_add(o, key, parsed);
+    }
+    unet_safetensors_close(st);
+    return o;
+}
+
+int unet_cli_info_report(const UnetModelConfig *cfg, const char *source, const char *checkpoint,
+                         int size, int batch, int json)
 {
     UnetError err = { 0 };
     UnetModel *m = unet_model_new(cfg, NULL, &err);
@@ -216,6 +179,17 @@ int unet_cli_info_report(const UnetModelConfig *cfg, const char *source, int siz
         json_object_object_add(mem, "sgd_step_bytes", json_object_new_int64((int64_t)sgd));
         json_object_object_add(mem, "adam_step_bytes", json_object_new_int64((int64_t)adam));
         json_object_object_add(o, "memory", mem);
+        if (checkpoint) {
+            json_object *ck = checkpoint_metadata_json(checkpoint, &err);
+            if (!ck) {
+                fprintf(stderr, "unet info: %s\n", err.message);
+                json_object_put(o);
+                free(layers);
+                unet_model_free(m);
+                return 1;
+            }
+            json_object_object_add(o, "checkpoint", ck);
+        }
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     } else {
@@ -233,6 +207,19 @@ int unet_cli_info_report(const UnetModelConfig *cfg, const char *source, int siz
         printf(", seed %llu)\n", (unsigned long long)cfg->seed);
         if (source)
             printf("source: %s\n", source);
+        if (checkpoint) {
+            char *about = unet_checkpoint_describe(checkpoint, &err);
+            if (!about) {
+                fprintf(stderr, "unet info: %s\n", err.message);
+                free(layers);
+                unet_model_free(m);
+                return 1;
+            }
+            printf("%s", about);
+            if (about[0] && about[strlen(about) - 1] != '\n')
+                printf("\n");
+            free(about);
+        }
         if (in != size)
             printf("note: %d is not a valid input side for this model; showing the nearest, %d\n",
                    size, in);
@@ -319,20 +306,24 @@ int unet_cmd_info(int argc, char **argv)
         }
     }
     UnetModelConfig cfg;
+    const char *checkpoint = NULL;
     if (file) {
         if (unet_cli_model_options_count(&opts)) {
             fprintf(stderr, "unet info: give either a CONFIG file or model options, not both\n");
             return 2;
         }
         UnetError err = { 0 };
-        if (config_from_file(file, &cfg, &err) != UNET_OK) {
+        int is_checkpoint = 0;
+        if (unet_model_config_from_file(file, &cfg, &is_checkpoint, &err) != UNET_OK) {
             fprintf(stderr, "unet info: %s\n", err.message);
             return 1;
         }
+        if (is_checkpoint)
+            checkpoint = file;
     } else {
         int rc = unet_cli_model_options_finish(&opts, "info", &cfg);
         if (rc)
             return rc;
     }
-    return unet_cli_info_report(&cfg, file, size, batch, json);
+    return unet_cli_info_report(&cfg, file, checkpoint, size, batch, json);
 }

@@ -14,6 +14,11 @@ static const UnetCommand commands[] = {
     { "train", unet_cmd_train, "train a model on a folder of image/mask pairs (a run folder)" },
     { "lr-test", unet_cmd_lr_test, "learning-rate range test: loss against an exponential sweep" },
     { "devices", unet_cmd_devices, "list the CPU and CUDA devices this build can use" },
+    { "predict", unet_cmd_predict, "segment images with a checkpoint (masks, probabilities, overlays)" },
+    { "evaluate", unet_cmd_evaluate, "score a checkpoint on a dataset (Dice, IoU, pixel error, V_rand, V_info)" },
+    { "bench", unet_cmd_bench, "time training steps, forward passes and prediction" },
+    { "weightmap", unet_cmd_weightmap, "U-Net loss weight map of a mask (.png or .npy)" },
+    { "augment", unet_cmd_augment, "write augmented image/mask pairs with their weight maps" },
     { NULL, NULL, NULL },
 };
 

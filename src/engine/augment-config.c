@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { P_FLOAT, P_INT, P_BOOL };
+enum { P_FLOAT, P_INT, P_BOOL, P_BLUR };
+
+static const char *const blur_names[] = { "gaussian", "box" };
 
 #define K(kind) (1u << (kind))
 
@@ -33,6 +35,7 @@ static const ParamDesc param_table[] = {
     { "alpha", offsetof(UnetAugmentOp, alpha), P_FLOAT, K(UNET_AUG_ELASTIC) },
     { "sigma", offsetof(UnetAugmentOp, sigma), P_FLOAT, K(UNET_AUG_ELASTIC) },
     { "alpha_affine", offsetof(UnetAugmentOp, alpha_affine), P_FLOAT, K(UNET_AUG_ELASTIC) },
+    { "blur", offsetof(UnetAugmentOp, blur), P_BLUR, K(UNET_AUG_ELASTIC) },
     { "grid", offsetof(UnetAugmentOp, grid), P_INT, K(UNET_AUG_GRID_ELASTIC) },
     { "grid_sd", offsetof(UnetAugmentOp, grid_sd), P_FLOAT, K(UNET_AUG_GRID_ELASTIC) },
     { "brightness", offsetof(UnetAugmentOp, brightness), P_FLOAT, K(UNET_AUG_BRIGHTNESS_CONTRAST) },
@@ -122,6 +125,16 @@ static UnetStatus parse_op(json_object *o, const char *path, int in_one_of, Unet
             int64_t x = json_object_get_int64(val);
             int i = x > 1000000000 ? 1000000000 : x < -1000000000 ? -1000000000 : (int)x;
             memcpy(field, &i, sizeof i);
+        } else if (d->type == P_BLUR) {
+            const char *name = json_object_is_type(val, json_type_string) ? json_object_get_string(val) : NULL;
+            int b = -1;
+            for (int i = 0; i < 2 && name; i++)
+                if (!strcmp(name, blur_names[i]))
+                    b = i;
+            if (b < 0)
+                return fail(err, "augment config: %s must be \"gaussian\" or \"box\"", path, key);
+            UnetBlur v = (UnetBlur)b;
+            memcpy(field, &v, sizeof v);
         } else {
             if (!json_object_is_type(val, json_type_boolean))
                 return fail(err, "augment config: %s must be true or false", path, key);
@@ -297,6 +310,10 @@ static void add_params(json_object *o, const UnetAugmentOp *op)
             float f;
             memcpy(&f, field, sizeof f);
             json_object_object_add(o, d->key, json_object_new_double(f));
+        } else if (d->type == P_BLUR) {
+            UnetBlur v;
+            memcpy(&v, field, sizeof v);
+            json_object_object_add(o, d->key, json_object_new_string(blur_names[v == UNET_BLUR_BOX]));
         } else {
             int v;
             memcpy(&v, field, sizeof v);

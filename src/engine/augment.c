@@ -124,15 +124,30 @@ static float zig_tail(Rng *r, int32_t hz, int iz)
     }
 }
 
-static inline float rng_normal(Rng *r)
+/* n normals times scale: draws are made 256 at a time so the generator's
+ * state stays in registers; the ziggurat's rare slow path draws more. */
+static void rng_fill_normal(Rng *r, float *out, size_t n, float scale)
 {
-    uint64_t u = rng_next(r);
-    int32_t hz = (int32_t)(uint32_t)(u >> 32);
-    int iz = (int)(u & 127);
-    /* hz = INT32_MIN has no abs; it takes the slow path */
-    if (hz != INT32_MIN && (uint32_t)abs(hz) < zig_k[iz])
-        return (float)hz * zig_w[iz];
-    return zig_tail(r, hz == INT32_MIN ? INT32_MIN + 1 : hz, iz);
+    uint64_t buf[256];
+    for (size_t i = 0; i < n;) {
+        size_t m = n - i < 256 ? n - i : 256;
+        Rng local = *r;
+        for (size_t j = 0; j < m; j++)
+            buf[j] = rng_next(&local);
+        *r = local;
+        for (size_t j = 0; j < m; j++) {
+            uint64_t u = buf[j];
+            int32_t hz = (int32_t)(uint32_t)(u >> 32);
+            int iz = (int)(u & 127);
+            float v;
+            if (hz != INT32_MIN && (uint32_t)abs(hz) < zig_k[iz])
+                v = (float)hz * zig_w[iz];
+            else
+                v = zig_tail(r, hz == INT32_MIN ? INT32_MIN + 1 : hz, iz);
+            out[i + j] = v * scale;
+        }
+        i += m;
+    }
 }
 
 /* Scalar normal for record-level draws (Box-Muller in double). */
@@ -184,6 +199,7 @@ void unet_augment_op_default(UnetAugmentOp *op, UnetAugmentKind kind)
     op->alpha = 35.0f;
     op->sigma = 5.0f;
     op->alpha_affine = 3.0f;
+    op->blur = UNET_BLUR_BOX;
     op->grid = 3;
     op->grid_sd = 10.0f;
     op->brightness = 0.15f;
@@ -271,6 +287,9 @@ static UnetStatus validate_op(const UnetAugmentOp *op, const char *path, UnetErr
         RANGE(alpha, 0.0, 1e4, "alpha");
         RANGE(sigma, 0.05, 100.0, "sigma");
         RANGE(alpha_affine, 0.0, 1e3, "alpha_affine");
+        if (op->blur != UNET_BLUR_GAUSSIAN && op->blur != UNET_BLUR_BOX)
+            return unet_error_set(err, UNET_ERR_INVALID, "augment config: %s.blur is %d; use "
+                                  "gaussian or box", path, (int)op->blur);
         break;
     case UNET_AUG_GRID_ELASTIC:
         RANGE(grid, 2, UNET_AUGMENT_MAX_GRID, "grid");
@@ -510,6 +529,10 @@ static inline int reflect101(int i, int n)
         return i;
     if (n == 1)
         return 0;
+    if (i < 0 && i > -n) /* one reflection, the common case */
+        return -i;
+    if (i >= n && i < 2 * n - 1)
+        return 2 * n - 2 - i;
     int p = 2 * (n - 1);
     i %= p;
     if (i < 0)
@@ -536,43 +559,69 @@ typedef struct Planes {
     float *wt;
 } Planes;
 
-/* Bilinear (image, weight) and nearest (mask) samples for one output row. */
-static void sample_row(const Planes *in, Planes *out, int y, const float *fx, const float *fy)
+/* Bilinear (image, weight) and nearest (mask) samples for one output row.
+ * Two passes: indices and weights first (the branchy part), then plain
+ * gathers per plane. idx holds 5 * (xe - xs) int32, wgt 2 * (xe - xs) floats. */
+static void sample_row(const Planes *in, Planes *out, int y, int xs, int xe, const float *fx,
+                       const float *fy, int32_t *idx, float *wgt)
 {
-    int w = in->w, h = in->h, ow = out->w;
-    size_t in_n = (size_t)w * h, out_n = (size_t)ow * out->h;
-    size_t row = (size_t)y * ow;
-    const float lim = 1e7f; /* keeps float-to-int conversions defined */
-    for (int x = 0; x < ow; x++) {
+    int w = in->w, h = in->h, n = xe - xs, C = in->img ? in->c : 0;
+    size_t in_n = (size_t)w * h, out_n = (size_t)out->w * out->h;
+    size_t row = (size_t)y * out->w + xs;
+    int32_t *I00 = idx, *I01 = idx + n, *I10 = idx + 2 * n, *I11 = idx + 3 * n, *IN = idx + 4 * n;
+    float *AX = wgt, *AY = wgt + n;
+    const float lim = 1e7f; /* keeps float-to-int conversions defined; NaN goes to -lim */
+    for (int x = 0; x < n; x++) {
         float X = fx[x], Y = fy[x];
-        X = X > lim ? lim : (X < -lim ? -lim : X);
-        Y = Y > lim ? lim : (Y < -lim ? -lim : Y);
-        if (!(X == X))
-            X = 0.0f;
-        if (!(Y == Y))
-            Y = 0.0f;
-        if (in->img || in->wt) {
-            float x0f = floorf(X), y0f = floorf(Y);
-            float ax = X - x0f, ay = Y - y0f;
-            int x0 = (int)x0f, y0 = (int)y0f;
-            int xa = reflect101(x0, w), xb = reflect101(x0 + 1, w);
-            size_t ya = (size_t)reflect101(y0, h) * w, yb = (size_t)reflect101(y0 + 1, h) * w;
-            float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay;
-            for (int c = 0; c < in->c && in->img; c++) {
-                const float *p = in->img + c * in_n;
-                out->img[c * out_n + row + x] =
-                    w00 * p[ya + xa] + w01 * p[ya + xb] + w10 * p[yb + xa] + w11 * p[yb + xb];
-            }
-            if (in->wt) {
-                const float *p = in->wt;
-                out->wt[row + x] =
-                    w00 * p[ya + xa] + w01 * p[ya + xb] + w10 * p[yb + xa] + w11 * p[yb + xb];
-            }
+        X = X > -lim ? X : -lim; /* comparisons, not fminf: NaN must become -lim */
+        X = X < lim ? X : lim;
+        Y = Y > -lim ? Y : -lim;
+        Y = Y < lim ? Y : lim;
+        /* floor by truncation (|X| <= 1e7); gcc does not always inline floorf */
+        int x0 = (int)X, y0 = (int)Y;
+        x0 -= X < (float)x0;
+        y0 -= Y < (float)y0;
+        float ax = X - (float)x0, ay = Y - (float)y0;
+        int32_t i00, i01, i10, i11;
+        if (x0 >= 0 && y0 >= 0 && x0 < w - 1 && y0 < h - 1) {
+            i00 = y0 * w + x0;
+            i01 = i00 + 1;
+            i10 = i00 + w;
+            i11 = i10 + 1;
+        } else {
+            int32_t xa = reflect101(x0, w), xb = reflect101(x0 + 1, w);
+            int32_t ya = reflect101(y0, h) * w, yb = reflect101(y0 + 1, h) * w;
+            i00 = ya + xa;
+            i01 = ya + xb;
+            i10 = yb + xa;
+            i11 = yb + xb;
         }
-        if (in->mask) {
-            int xn = reflect101((int)floorf(X + 0.5f), w), yn = reflect101((int)floorf(Y + 0.5f), h);
-            out->mask[row + x] = in->mask[(size_t)yn * w + xn];
+        I00[x] = i00;
+        I01[x] = i01;
+        I10[x] = i10;
+        I11[x] = i11;
+        /* nearest: the corner whose bilinear weight is largest */
+        IN[x] = ay >= 0.5f ? (ax >= 0.5f ? i11 : i10) : (ax >= 0.5f ? i01 : i00);
+        AX[x] = ax;
+        AY[x] = ay;
+    }
+    for (int c = 0; c <= C; c++) {
+        const float *p = c < C ? in->img + c * in_n : in->wt;
+        float *d = c < C ? out->img + c * out_n + row : (out->wt ? out->wt + row : NULL);
+        if (!p || !d)
+            continue;
+        for (int x = 0; x < n; x++) {
+            float ax = AX[x], ay = AY[x];
+            float top = (1 - ax) * p[I00[x]] + ax * p[I01[x]];
+            float bot = (1 - ax) * p[I10[x]] + ax * p[I11[x]];
+            d[x] = (1 - ay) * top + ay * bot;
         }
+    }
+    if (in->mask) {
+        const int32_t *m = in->mask;
+        int32_t *d = out->mask + row;
+        for (int x = 0; x < n; x++)
+            d[x] = m[IN[x]];
     }
 }
 
@@ -661,7 +710,8 @@ static UnetStatus gaussian_blur(float *x, int w, int h, float sigma, float *tmp,
     for (int j = 0; j <= r; j++)
         k[j] = (float)(kd[j] / sum);
     float *pad = k + r + 1;
-    /* rows: x -> tmp */
+    /* four vectors at a time: independent sums hide the add latency; every
+     * lane adds in the same order as the scalar tail, so results agree */
     for (int y = 0; y < h; y++) {
         const float *src = x + (size_t)y * w;
         for (int i = -r; i < w + r; i++)
@@ -669,11 +719,20 @@ static UnetStatus gaussian_blur(float *x, int w, int h, float sigma, float *tmp,
         float *dst = tmp + (size_t)y * w;
         const float *c = pad + r;
         int i = 0;
-        for (; i + 8 <= w; i += 8) {
-            v8f acc = k[0] * load8(c + i);
-            for (int j = 1; j <= r; j++)
-                acc += k[j] * (load8(c + i - j) + load8(c + i + j));
-            memcpy(dst + i, &acc, sizeof acc);
+        for (; i + 32 <= w; i += 32) {
+            v8f a0 = k[0] * load8(c + i), a1 = k[0] * load8(c + i + 8);
+            v8f a2 = k[0] * load8(c + i + 16), a3 = k[0] * load8(c + i + 24);
+            for (int j = 1; j <= r; j++) {
+                float kj = k[j];
+                a0 += kj * (load8(c + i - j) + load8(c + i + j));
+                a1 += kj * (load8(c + i + 8 - j) + load8(c + i + 8 + j));
+                a2 += kj * (load8(c + i + 16 - j) + load8(c + i + 16 + j));
+                a3 += kj * (load8(c + i + 24 - j) + load8(c + i + 24 + j));
+            }
+            memcpy(dst + i, &a0, sizeof a0);
+            memcpy(dst + i + 8, &a1, sizeof a1);
+            memcpy(dst + i + 16, &a2, sizeof a2);
+            memcpy(dst + i + 24, &a3, sizeof a3);
         }
         for (; i < w; i++) {
             float acc = k[0] * c[i];
@@ -682,13 +741,32 @@ static UnetStatus gaussian_blur(float *x, int w, int h, float sigma, float *tmp,
             dst[i] = acc;
         }
     }
-    /* columns: tmp -> x */
-    for (int y = 0; y < h; y++) {
+    /* columns in strips of 64: the 2r + 1 rows a strip needs stay in L1
+     * while y advances, instead of streaming whole rows from L2 */
+    int x0 = 0;
+    for (; x0 + 64 <= w; x0 += 64) {
+        for (int y = 0; y < h; y++) {
+            for (int j = -r; j <= r; j++)
+                rows[j + r] = tmp + (size_t)reflect_sym(y + j, h) * w + x0;
+            const float **c = rows + r;
+            v8f a[8];
+            for (int q = 0; q < 8; q++)
+                a[q] = k[0] * load8(c[0] + 8 * q);
+            for (int j = 1; j <= r; j++) {
+                float kj = k[j];
+                const float *m = c[-j], *p = c[j];
+                for (int q = 0; q < 8; q++)
+                    a[q] += kj * (load8(m + 8 * q) + load8(p + 8 * q));
+            }
+            memcpy(x + (size_t)y * w + x0, a, sizeof a);
+        }
+    }
+    for (int y = 0; y < h && x0 < w; y++) {
         for (int j = -r; j <= r; j++)
             rows[j + r] = tmp + (size_t)reflect_sym(y + j, h) * w;
         float *dst = x + (size_t)y * w;
         const float **c = rows + r;
-        int i = 0;
+        int i = x0;
         for (; i + 8 <= w; i += 8) {
             v8f acc = k[0] * load8(c[0] + i);
             for (int j = 1; j <= r; j++)
@@ -707,8 +785,126 @@ static UnetStatus gaussian_blur(float *x, int w, int h, float sigma, float *tmp,
     return UNET_OK;
 }
 
+/* Kovesi's three box widths (odd) whose cascade has a standard deviation
+ * close to sigma; r[] gets their radii. */
+static void box_radii(float sigma, int r[3])
+{
+    double wi = sqrt(12.0 * sigma * sigma / 3.0 + 1.0);
+    int wl = (int)floor(wi);
+    if (wl % 2 == 0)
+        wl--;
+    if (wl < 1)
+        wl = 1;
+    int m = (int)lround((12.0 * sigma * sigma - 3.0 * wl * wl - 12.0 * wl - 9.0) / (-4.0 * wl - 4.0));
+    for (int i = 0; i < 3; i++)
+        r[i] = ((i < m ? wl : wl + 2) - 1) / 2;
+}
+
+/* sum of squares of a normalised 1-D kernel: the Gaussian of gaussian_blur,
+ * or the cascade of three boxes of radii r[] */
+static double gauss_sq_sum(float sigma)
+{
+    int r = (int)(4.0f * sigma + 0.5f);
+    double s = 0, q = 0;
+    for (int j = -r; j <= r; j++)
+        s += exp(-0.5 * j * j / ((double)sigma * sigma));
+    for (int j = -r; j <= r; j++) {
+        double g = exp(-0.5 * j * j / ((double)sigma * sigma)) / s;
+        q += g * g;
+    }
+    return q;
+}
+
+static double box_sq_sum(const int r[3])
+{
+    int len = 1 + 2 * (r[0] + r[1] + r[2]);
+    double k[2048] = { 0 }, t[2048];
+    k[0] = 1.0;
+    int cur = 1;
+    for (int b = 0; b < 3; b++) {
+        int wdt = 2 * r[b] + 1;
+        for (int i = 0; i < cur + wdt - 1; i++) {
+            t[i] = 0;
+            for (int j = 0; j < wdt; j++)
+                if (i - j >= 0 && i - j < cur)
+                    t[i] += k[i - j] / wdt;
+        }
+        cur += wdt - 1;
+        memcpy(k, t, (size_t)cur * sizeof *k);
+    }
+    double q = 0;
+    for (int i = 0; i < len; i++)
+        q += k[i] * k[i];
+    return q;
+}
+
+/* Floats of temporary an elastic step needs (see elastic_fields). */
+static size_t elastic_tmp_floats(const UnetAugmentStep *s)
+{
+    size_t n = (size_t)s->out_w * s->out_h;
+    if (s->op.blur != UNET_BLUR_BOX)
+        return n;
+    int r[3];
+    box_radii(s->op.sigma, r);
+    size_t R = (size_t)(r[0] + r[1] + r[2]);
+    size_t ext = (s->out_w + 2 * R) * (s->out_h + 2 * R);
+    return 2 * ext > n ? 2 * ext : n;
+}
+
+/* Three running-sum box passes down the columns of src (rows x cols),
+ * leaving rows - 2R rows in dst; vectorised across columns. a is scratch of
+ * rows x cols and may be dst; src is overwritten; dst must not be src. */
+static void box_columns(float *dst, float *src, float *a, int rows, int cols, const int r[3])
+{
+    float *cur = src;
+    int len = rows;
+    for (int k = 0; k < 3; k++) {
+        int wd = 2 * r[k] + 1, n = len - 2 * r[k];
+        float *o = k == 2 ? dst : (cur == src ? a : src);
+        for (int x = 0; x < cols; x++)
+            o[x] = 0;
+        for (int i = 0; i < wd; i++)
+            for (int x = 0; x < cols; x++)
+                o[x] += cur[(size_t)i * cols + x];
+        for (int y = 1; y < n; y++) {
+            const float *add = cur + (size_t)(y + wd - 1) * cols, *sub = cur + (size_t)(y - 1) * cols;
+            const float *prev = o + (size_t)(y - 1) * cols;
+            float *row = o + (size_t)y * cols;
+            int x = 0;
+            for (; x + 8 <= cols; x += 8) {
+                v8f v = load8(prev + x) + load8(add + x) - load8(sub + x);
+                memcpy(row + x, &v, sizeof v);
+            }
+            for (; x < cols; x++)
+                row[x] = prev[x] + add[x] - sub[x];
+        }
+        cur = o;
+        len = n;
+    }
+}
+
+/* One box-blurred noise field: U(-1, 1) noise on the field grown by the
+ * cascade's reach (so no border rule is needed), drawn column-major so the
+ * x passes run down columns too; then a transpose and the y passes. */
+static void box_field(Rng *rng, float *out, int w, int h, const int r[3], float scale, float *tmp)
+{
+    int R = r[0] + r[1] + r[2];
+    int W = w + 2 * R, H = h + 2 * R;
+    float *a = tmp, *b = tmp + (size_t)W * H;
+    rng_fill_uniform(rng, a, (size_t)W * H, -1.0f, 1.0f); /* a[x][y], W x H */
+    box_columns(b, a, b, W, H, r);                      /* b: w x H (x passes) */
+    for (int y0 = 0; y0 < H; y0 += 32)                  /* a = transpose: H x w */
+        for (int x0 = 0; x0 < w; x0 += 32)
+            for (int x = x0; x < x0 + 32 && x < w; x++)
+                for (int y = y0; y < y0 + 32 && y < H; y++)
+                    a[(size_t)y * w + x] = b[(size_t)x * H + y];
+    box_columns(out, a, b, H, w, r);                    /* out: h x w (y passes) */
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        out[i] *= scale;
+}
+
 /* The displacement fields of an elastic step at its output size: dx, dy
- * (pixels). tmp holds w*h floats. */
+ * (pixels). tmp holds elastic_tmp_floats(s) floats. */
 static UnetStatus elastic_fields(const UnetAugmentStep *s, float *dx, float *dy, float *tmp,
                                  UnetError *err)
 {
@@ -716,12 +912,24 @@ static UnetStatus elastic_fields(const UnetAugmentStep *s, float *dx, float *dy,
     size_t n = (size_t)w * h;
     Rng r;
     rng_seed(&r, s->seed);
+    float a = s->op.alpha;
+    if (s->op.blur == UNET_BLUR_BOX) {
+        int rad[3];
+        box_radii(s->op.sigma, rad);
+        double norm = 1.0;
+        for (int i = 0; i < 3; i++)
+            norm *= 2 * rad[i] + 1;
+        /* same field variance as the exact Gaussian blur */
+        float scale = (float)(a * (gauss_sq_sum(s->op.sigma) / box_sq_sum(rad)) / (norm * norm));
+        box_field(&r, dx, w, h, rad, scale, tmp);
+        box_field(&r, dy, w, h, rad, scale, tmp);
+        return UNET_OK;
+    }
     rng_fill_uniform(&r, dx, n, -1.0f, 1.0f);
     rng_fill_uniform(&r, dy, n, -1.0f, 1.0f);
     UnetStatus st = gaussian_blur(dx, w, h, s->op.sigma, tmp, err);
     if (st == UNET_OK)
         st = gaussian_blur(dy, w, h, s->op.sigma, tmp, err);
-    float a = s->op.alpha;
     for (size_t i = 0; i < n; i++) {
         dx[i] *= a;
         dy[i] *= a;
@@ -750,11 +958,25 @@ static double grid_at(const double *v, int g, int i)
     return v[i];
 }
 
-/* Per-pixel displacement of a grid_elastic step (bicubic over the control grid). */
-static void grid_fields(const UnetAugmentStep *s, float *dx, float *dy)
+/* Per-pixel displacement of a grid_elastic step (bicubic over the control grid).
+ * tmp holds 5 * width floats. */
+static void grid_fields(const UnetAugmentStep *s, float *dx, float *dy, float *tmp)
 {
     int w = s->out_w, h = s->out_h, g = s->op.grid;
-    /* per column: the 4 control columns and their weights */
+    /* per column: the first of its 4 control columns and their weights */
+    int *cix = (int *)tmp;
+    float *cwx = tmp + w;
+    for (int x = 0; x < w; x++) {
+        double gx = w > 1 ? (double)x * (g - 1) / (w - 1) : 0.0;
+        int ix = (int)floor(gx);
+        if (ix > g - 2)
+            ix = g - 2;
+        double wt[4];
+        cubic_weights(gx - ix, wt);
+        cix[x] = ix; /* control columns ix-1 .. ix+2, shifted by one for the ghost */
+        for (int t = 0; t < 4; t++)
+            cwx[4 * x + t] = (float)wt[t];
+    }
     for (int y = 0; y < h; y++) {
         double gy = h > 1 ? (double)y * (g - 1) / (h - 1) : 0.0;
         int iy = (int)floor(gy);
@@ -762,32 +984,30 @@ static void grid_fields(const UnetAugmentStep *s, float *dx, float *dy)
             iy = g - 2;
         double wy[4];
         cubic_weights(gy - iy, wy);
-        double colx[UNET_AUGMENT_MAX_GRID], coly[UNET_AUGMENT_MAX_GRID];
+        /* this row's value at every control column, with a ghost on each side */
+        float colx[UNET_AUGMENT_MAX_GRID + 2], coly[UNET_AUGMENT_MAX_GRID + 2];
+        double cx[UNET_AUGMENT_MAX_GRID], cy[UNET_AUGMENT_MAX_GRID];
         for (int j = 0; j < g; j++) {
             double lx[UNET_AUGMENT_MAX_GRID], ly[UNET_AUGMENT_MAX_GRID];
             for (int i = 0; i < g; i++) {
                 lx[i] = s->grid_dx[i * g + j];
                 ly[i] = s->grid_dy[i * g + j];
             }
-            colx[j] = coly[j] = 0.0;
+            cx[j] = cy[j] = 0.0;
             for (int t = 0; t < 4; t++) {
-                colx[j] += wy[t] * grid_at(lx, g, iy - 1 + t);
-                coly[j] += wy[t] * grid_at(ly, g, iy - 1 + t);
+                cx[j] += wy[t] * grid_at(lx, g, iy - 1 + t);
+                cy[j] += wy[t] * grid_at(ly, g, iy - 1 + t);
             }
         }
+        for (int j = -1; j <= g; j++) {
+            colx[j + 1] = (float)grid_at(cx, g, j);
+            coly[j + 1] = (float)grid_at(cy, g, j);
+        }
+        float *rx = dx + (size_t)y * w, *ry = dy + (size_t)y * w;
         for (int x = 0; x < w; x++) {
-            double gx = w > 1 ? (double)x * (g - 1) / (w - 1) : 0.0;
-            int ix = (int)floor(gx);
-            if (ix > g - 2)
-                ix = g - 2;
-            double wx[4], vx = 0.0, vy = 0.0;
-            cubic_weights(gx - ix, wx);
-            for (int t = 0; t < 4; t++) {
-                vx += wx[t] * grid_at(colx, g, ix - 1 + t);
-                vy += wx[t] * grid_at(coly, g, ix - 1 + t);
-            }
-            dx[(size_t)y * w + x] = (float)vx;
-            dy[(size_t)y * w + x] = (float)vy;
+            const float *wt = cwx + 4 * x, *px = colx + cix[x], *py = coly + cix[x];
+            rx[x] = wt[0] * px[0] + wt[1] * px[1] + wt[2] * px[2] + wt[3] * px[3];
+            ry[x] = wt[0] * py[0] + wt[1] * py[1] + wt[2] * py[2] + wt[3] * py[3];
         }
     }
 }
@@ -795,43 +1015,58 @@ static void grid_fields(const UnetAugmentStep *s, float *dx, float *dy)
 /* Source coordinates of every output pixel of a resampling step
  * (shift_scale_rotate, elastic, grid_elastic), row by row into fx, fy. */
 static void warp(const UnetAugmentStep *s, const Planes *in, Planes *out, const float *dx,
-                 const float *dy, float *fx, float *fy)
+                 const float *dy, float *fx, float *fy, int32_t *idx, float *wgt)
 {
     const double *A = s->affine;
-    for (int y = 0; y < out->h; y++) {
-        size_t row = (size_t)y * out->w;
-        for (int x = 0; x < out->w; x++) {
-            double u = x, v = y;
-            if (dx) {
-                u += dx[row + x];
-                v += dy[row + x];
-            }
-            if (s->kind == UNET_AUG_GRID_ELASTIC) {
-                fx[x] = (float)u;
-                fy[x] = (float)v;
-            } else {
-                fx[x] = (float)(A[0] * u + A[1] * v + A[2]);
-                fy[x] = (float)(A[3] * u + A[4] * v + A[5]);
+    int grid = s->kind == UNET_AUG_GRID_ELASTIC;
+    float a0 = (float)A[0], a1 = (float)A[1], a2 = (float)A[2];
+    float a3 = (float)A[3], a4 = (float)A[4], a5 = (float)A[5];
+    /* blocks of output pixels, so the source footprint stays in cache when
+     * the map rotates (row-by-row sweeps would cross the whole source) */
+    const int BW = 256, BH = 16;
+    for (int by = 0; by < out->h; by += BH)
+        for (int bx = 0; bx < out->w; bx += BW) {
+            int ye = by + BH < out->h ? by + BH : out->h;
+            int xe = bx + BW < out->w ? bx + BW : out->w;
+            for (int y = by; y < ye; y++) {
+                size_t row = (size_t)y * out->w;
+                float cxr = (float)(A[1] * y + A[2]), cyr = (float)(A[4] * y + A[5]);
+                if (grid) {
+                    for (int x = bx; x < xe; x++) {
+                        fx[x - bx] = (float)x + dx[row + x];
+                        fy[x - bx] = (float)y + dy[row + x];
+                    }
+                } else if (dx) {
+                    for (int x = bx; x < xe; x++) {
+                        float u = (float)x + dx[row + x], v = (float)y + dy[row + x];
+                        fx[x - bx] = a0 * u + a1 * v + a2;
+                        fy[x - bx] = a3 * u + a4 * v + a5;
+                    }
+                } else {
+                    for (int x = bx; x < xe; x++) {
+                        fx[x - bx] = a0 * (float)x + cxr;
+                        fy[x - bx] = a3 * (float)x + cyr;
+                    }
+                }
+                sample_row(in, out, y, bx, xe, fx, fy, idx, wgt);
             }
         }
-        sample_row(in, out, y, fx, fy);
-    }
 }
 
-static void gauss_noise(const UnetAugmentStep *s, Planes *p, float intensity_max)
+static void gauss_noise(const UnetAugmentStep *s, Planes *p, float intensity_max, float *tmp)
 {
     size_t n = (size_t)p->w * p->h;
     float sd = sqrtf(s->var) / 255.0f * intensity_max;
     Rng r;
     rng_seed(&r, s->seed);
-    if (s->op.per_channel || p->c == 1) {
-        for (size_t i = 0; i < n * p->c; i++)
-            p->img[i] += sd * rng_normal(&r);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            float e = sd * rng_normal(&r);
-            for (int c = 0; c < p->c; c++)
-                p->img[c * n + i] += e;
+    /* hz = INT32_MIN has no abs: rng_fill_normal sends it down the slow path */
+    int planes = s->op.per_channel ? p->c : 1;
+    for (int c = 0; c < planes; c++) {
+        rng_fill_normal(&r, tmp, n, sd);
+        for (int k = s->op.per_channel ? c : 0; k < (s->op.per_channel ? c + 1 : p->c); k++) {
+            float *img = p->img + k * n;
+            for (size_t i = 0; i < n; i++)
+                img[i] += tmp[i];
         }
     }
 }
@@ -889,7 +1124,8 @@ static UnetStatus check_record(const UnetAugmentRecord *rec, UnetError *err)
 
 UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, int channels,
                               const int32_t *mask, const float *weight, float *image_out,
-                              int32_t *mask_out, float *weight_out, UnetError *err)
+                              int32_t *mask_out, float *weight_out, UnetScratch *scratch,
+                              UnetError *err)
 {
     UnetStatus status = check_record(rec, err);
     if (status != UNET_OK)
@@ -904,14 +1140,17 @@ UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, 
     int C = image ? channels : 0;
     size_t maxn = record_max_pixels(rec), n0 = (size_t)rec->in_w * rec->in_h;
     /* two image states to ping-pong between, and field buffers */
-    float *fbuf = malloc(maxn * ((size_t)2 * C + (weight ? 2 : 0) + 3) * sizeof(float) +
-                         (size_t)2 * 2 * UNET_AUGMENT_MAX_SIDE * sizeof(float));
-    int32_t *mbuf = mask ? malloc(maxn * 2 * sizeof(int32_t)) : NULL;
-    if (!fbuf || (mask && !mbuf)) {
-        free(fbuf);
-        free(mbuf);
+    size_t tmpn = maxn;
+    for (int i = 0; i < rec->count; i++)
+        if (rec->steps[i].kind == UNET_AUG_ELASTIC && elastic_tmp_floats(&rec->steps[i]) > tmpn)
+            tmpn = elastic_tmp_floats(&rec->steps[i]);
+    size_t floats = maxn * ((size_t)2 * C + (weight ? 2 : 0) + 2) + tmpn + (size_t)16 * UNET_AUGMENT_MAX_SIDE;
+    UnetScratch local = { 0 };
+    UnetScratch *sc = scratch ? scratch : &local;
+    float *fbuf = unet_scratch_reserve(sc, floats * sizeof(float) + (mask ? maxn * 2 * sizeof(int32_t) : 0));
+    if (!fbuf)
         return unet_error_set(err, UNET_ERR_NOMEM, "augment: out of memory for %zu pixels", maxn);
-    }
+    int32_t *mbuf = mask ? (int32_t *)(fbuf + floats) : NULL;
     float *cursor = fbuf;
     Planes st[2];
     for (int b = 0; b < 2; b++) {
@@ -922,27 +1161,41 @@ UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, 
         cursor += weight ? maxn : 0;
         st[b].mask = mask ? mbuf + b * maxn : NULL;
     }
+    /* fields dx, dy, and a temporary of max(pixels, 5 rows) */
     float *fa = cursor, *fb = cursor + maxn, *ft = cursor + 2 * maxn;
-    float *rowx = cursor + 3 * maxn, *rowy = rowx + 2 * UNET_AUGMENT_MAX_SIDE;
+    float *rowx = ft + tmpn + 5 * UNET_AUGMENT_MAX_SIDE, *rowy = rowx + UNET_AUGMENT_MAX_SIDE;
+    float *rwgt = rowy + UNET_AUGMENT_MAX_SIDE;
+    int32_t *ridx = (int32_t *)(rwgt + 2 * UNET_AUGMENT_MAX_SIDE);
 
-    Planes *cur = &st[0], *nxt = &st[1];
-    cur->w = rec->in_w;
-    cur->h = rec->in_h;
-    if (C)
-        memcpy(cur->img, image, n0 * C * sizeof(float));
-    if (weight)
-        memcpy(cur->wt, weight, n0 * sizeof(float));
-    if (mask)
-        memcpy(cur->mask, mask, n0 * sizeof(int32_t));
-
+    /* Route the data so nothing is copied needlessly: the last geometric step
+     * writes straight into the outputs, earlier ones alternate between the
+     * two scratch states; the input is only read (copied once if an intensity
+     * step comes before any geometric one). */
+    Planes input = { rec->in_w, rec->in_h, C, (float *)image, (int32_t *)mask, (float *)weight };
+    Planes output = { rec->out_w, rec->out_h, C, image_out, mask_out, weight_out };
+    int geometric_left = 0;
+    for (int i = 0; i < rec->count; i++)
+        geometric_left += is_geometric(rec->steps[i].kind);
+    Planes *cur = &input;
     for (int i = 0; i < rec->count && status == UNET_OK; i++) {
         const UnetAugmentStep *s = &rec->steps[i];
         if (!is_geometric(s->kind)) {
             if (!C)
                 continue;
+            if (cur == &input) {
+                Planes *dst = geometric_left ? &st[0] : &output;
+                dst->w = cur->w;
+                dst->h = cur->h;
+                memcpy(dst->img, image, n0 * C * sizeof(float));
+                if (weight)
+                    memcpy(dst->wt, weight, n0 * sizeof(float));
+                if (mask)
+                    memcpy(dst->mask, mask, n0 * sizeof(int32_t));
+                cur = dst;
+            }
             size_t n = (size_t)cur->w * cur->h;
             if (s->kind == UNET_AUG_GAUSS_NOISE) {
-                gauss_noise(s, cur, rec->intensity_max);
+                gauss_noise(s, cur, rec->intensity_max, fa);
             } else if (s->kind == UNET_AUG_MULT_NOISE) {
                 mult_noise(s, cur, fa);
             } else {
@@ -952,40 +1205,38 @@ UnetStatus unet_augment_apply(const UnetAugmentRecord *rec, const float *image, 
             }
             continue;
         }
+        Planes *nxt = --geometric_left == 0 ? &output : (cur == &st[0] ? &st[1] : &st[0]);
         nxt->w = s->out_w;
         nxt->h = s->out_h;
         switch (s->kind) {
         case UNET_AUG_SHIFT_SCALE_ROTATE:
-            warp(s, cur, nxt, NULL, NULL, rowx, rowy);
+            warp(s, cur, nxt, NULL, NULL, rowx, rowy, ridx, rwgt);
             break;
         case UNET_AUG_ELASTIC:
             status = elastic_fields(s, fa, fb, ft, err);
             if (status == UNET_OK)
-                warp(s, cur, nxt, fa, fb, rowx, rowy);
+                warp(s, cur, nxt, fa, fb, rowx, rowy, ridx, rwgt);
             break;
         case UNET_AUG_GRID_ELASTIC:
-            grid_fields(s, fa, fb);
-            warp(s, cur, nxt, fa, fb, rowx, rowy);
+            grid_fields(s, fa, fb, ft);
+            warp(s, cur, nxt, fa, fb, rowx, rowy, ridx, rwgt);
             break;
         default:
             apply_index_map(s, cur, nxt);
             break;
         }
-        Planes *t = cur;
         cur = nxt;
-        nxt = t;
     }
-    if (status == UNET_OK) {
-        size_t n = (size_t)rec->out_w * rec->out_h;
+    if (status == UNET_OK && cur == &input) { /* no step touched the data */
         if (C)
-            memcpy(image_out, cur->img, n * C * sizeof(float));
+            memcpy(image_out, image, n0 * C * sizeof(float));
         if (weight)
-            memcpy(weight_out, cur->wt, n * sizeof(float));
+            memcpy(weight_out, weight, n0 * sizeof(float));
         if (mask)
-            memcpy(mask_out, cur->mask, n * sizeof(int32_t));
+            memcpy(mask_out, mask, n0 * sizeof(int32_t));
     }
-    free(fbuf);
-    free(mbuf);
+    if (!scratch)
+        unet_scratch_free(&local);
     return status;
 }
 
@@ -1008,7 +1259,11 @@ UnetStatus unet_augment_source_coords(const UnetAugmentRecord *rec, float *sx, f
         return status;
     size_t n = (size_t)rec->out_w * rec->out_h, maxn = record_max_pixels(rec);
     double *px = malloc(n * 2 * sizeof *px);
-    float *f = malloc(maxn * 3 * sizeof *f);
+    size_t tmpn = maxn;
+    for (int i = 0; i < rec->count; i++)
+        if (rec->steps[i].kind == UNET_AUG_ELASTIC && elastic_tmp_floats(&rec->steps[i]) > tmpn)
+            tmpn = elastic_tmp_floats(&rec->steps[i]);
+    float *f = malloc((maxn * 2 + tmpn + 5 * UNET_AUGMENT_MAX_SIDE) * sizeof *f);
     if (!px || !f) {
         free(px);
         free(f);
@@ -1027,7 +1282,7 @@ UnetStatus unet_augment_source_coords(const UnetAugmentRecord *rec, float *sx, f
         if (s->kind == UNET_AUG_ELASTIC)
             status = elastic_fields(s, dx, dy, f + 2 * maxn, err);
         else if (s->kind == UNET_AUG_GRID_ELASTIC)
-            grid_fields(s, dx, dy);
+            grid_fields(s, dx, dy, f + 2 * maxn);
         if (status != UNET_OK)
             break;
         int m[6];

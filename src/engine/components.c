@@ -32,7 +32,7 @@ static int32_t unite(int32_t *parent, int32_t a, int32_t b)
 }
 
 static UnetStatus label_impl(int32_t *labels, const int32_t *v, int w, int h, int connectivity,
-                             int *count, UnetError *err)
+                             int *count, int32_t *work, UnetError *err)
 {
     if (w < 1 || h < 1)
         return unet_error_set(err, UNET_ERR_INVALID,
@@ -46,7 +46,7 @@ static UnetStatus label_impl(int32_t *labels, const int32_t *v, int w, int h, in
         return unet_error_set(err, UNET_ERR_INVALID,
                               "connected components: image %dx%d has too many pixels", w, h);
     /* provisional labels: at most one per pixel, plus the unused 0 */
-    int32_t *parent = malloc((n + 1) * sizeof *parent);
+    int32_t *parent = work ? work : malloc((n + 1) * sizeof *parent);
     if (!parent)
         return unet_error_set(err, UNET_ERR_NOMEM,
                               "connected components: out of memory for %dx%d", w, h);
@@ -113,7 +113,8 @@ static UnetStatus label_impl(int32_t *labels, const int32_t *v, int w, int h, in
     }
     for (size_t i = 0; i < n; i++)
         labels[i] = labels[i] ? -parent[labels[i]] : 0;
-    free(parent);
+    if (!work)
+        free(parent);
     if (count)
         *count = total;
     return UNET_OK;
@@ -122,7 +123,14 @@ static UnetStatus label_impl(int32_t *labels, const int32_t *v, int w, int h, in
 UnetStatus unet_components_label_values(int32_t *labels, const int32_t *values, int width,
                                         int height, int connectivity, int *count, UnetError *err)
 {
-    return label_impl(labels, values, width, height, connectivity, count, err);
+    return label_impl(labels, values, width, height, connectivity, count, NULL, err);
+}
+
+UnetStatus unet_components_label_values_ws(int32_t *labels, const int32_t *values, int width,
+                                           int height, int connectivity, int *count,
+                                           int32_t *work, UnetError *err)
+{
+    return label_impl(labels, values, width, height, connectivity, count, work, err);
 }
 
 UnetStatus unet_components_label(int32_t *labels, const uint8_t *fg, int width, int height,
@@ -138,7 +146,7 @@ UnetStatus unet_components_label(int32_t *labels, const uint8_t *fg, int width, 
                               "connected components: out of memory for %dx%d", width, height);
     for (size_t i = 0; i < n; i++)
         v[i] = fg[i] != 0;
-    UnetStatus st = label_impl(labels, v, width, height, connectivity, count, err);
+    UnetStatus st = label_impl(labels, v, width, height, connectivity, count, NULL, err);
     free(v);
     return st;
 }

@@ -23,4 +23,10 @@ UnetStatus unet_components_label_values(int32_t *labels, const int32_t *values, 
                                         int height, int connectivity, int *count,
                                         UnetError *err);
 
+/* Same, with caller-provided work space of width*height + 1 int32 (no
+ * allocation), for hot loops. */
+UnetStatus unet_components_label_values_ws(int32_t *labels, const int32_t *values, int width,
+                                           int height, int connectivity, int *count,
+                                           int32_t *work, UnetError *err);
+
 #endif

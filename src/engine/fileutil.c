@@ -15,24 +15,27 @@ UnetStatus unet_write_file_atomic(const char *path, UnetWriteFn write, void *use
     if (!path || !*path || !write)
         return unet_error_set(err, UNET_ERR_INVALID, "no output file name given");
     size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
+    char *tmp = malloc(n + 64);
     if (!tmp)
         return unet_error_set(err, UNET_ERR_NOMEM, "out of memory writing %s", path);
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp-XXXXXX", 12);
-
-    int fd = mkstemp(tmp);
+    /* A unique name beside path, created with O_EXCL and mode 0666 so the
+     * umask applies as for any new file (mkstemp would make it 0600, and
+     * changing the umask to learn it is not thread-safe). */
+    static unsigned long counter;
+    int fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        unsigned long k = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+        snprintf(tmp, n + 64, "%s.tmp-%ld-%lu", path, (long)getpid(), k);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
     if (fd < 0) {
         UnetStatus st = unet_error_set(err, UNET_ERR_IO, "cannot write %s: %s (check that the folder exists and is writable)",
                                        path, strerror(errno));
         free(tmp);
         return st;
     }
-    /* mkstemp makes 0600 files; give the file what fopen would. */
-    mode_t mask = umask(0);
-    umask(mask);
-    (void)fchmod(fd, 0666 & ~mask);
-
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         UnetStatus st = unet_error_set(err, UNET_ERR_IO, "cannot write %s: %s", path, strerror(errno));

@@ -14,7 +14,7 @@
 typedef UnetStatus (*UnetWriteFn)(FILE *f, void *user, UnetError *err);
 
 /* Writes path atomically: the callback writes a temporary file beside path
- * ("path.tmp-XXXXXX"), which is flushed, synced and renamed over path. On any
+ * ("path.tmp-PID-N"), which is flushed, synced and renamed over path. On any
  * failure the temporary file is removed and path is left as it was. The new
  * file gets mode 0666 & ~umask like fopen would give it. */
 UnetStatus unet_write_file_atomic(const char *path, UnetWriteFn write, void *user, UnetError *err);

@@ -85,6 +85,15 @@ expect 1 "model config is not a JSON object" info "$TMP/bad.json"
 printf '{"model":"unet","colour":1}' >"$TMP/bad2.json"
 expect 1 "unknown key 'colour'" info "$TMP/bad2.json"
 
+# checkpoints: the config and the metadata come from the file
+"$UNET" init --base 4 --depth 2 --padding same --norm batch --seed 7 --out "$TMP/small.safetensors" >/dev/null ||
+    fail "unet init for the checkpoint checks"
+expect 0 "parameters: 1677" info "$TMP/small.safetensors" --size 32
+expect 0 "unet-workbench-1" info "$TMP/small.safetensors" --size 32
+expect 0 '"checkpoint":{"format":"unet-workbench-1"' info "$TMP/small.safetensors" --json
+head -c 100 "$TMP/small.safetensors" >"$TMP/cut.safetensors"
+expect 1 "cut.safetensors" info "$TMP/cut.safetensors"
+
 if [ "$failures" -ne 0 ]; then
     echo "cli-info: $failures check(s) failed" >&2
     exit 1
