@@ -10,4 +10,8 @@ typedef struct UnetCommand {
     const char *summary;
 } UnetCommand;
 
+int unet_cmd_sample_data(int argc, char **argv);
+int unet_cmd_dataset(int argc, char **argv);
+int unet_cmd_tiles(int argc, char **argv);
+
 #endif

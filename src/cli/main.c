@@ -6,6 +6,9 @@
 #include "unet-config.h"
 
 static const UnetCommand commands[] = {
+    { "sample-data", unet_cmd_sample_data, "write a synthetic EM-like dataset (images/ + masks/)" },
+    { "dataset", unet_cmd_dataset, "check a dataset folder: 'unet dataset check DIR'" },
+    { "tiles", unet_cmd_tiles, "draw the overlap-tile grid of an image" },
     { NULL, NULL, NULL },
 };
 
