@@ -3,6 +3,8 @@
  * with checks on what the pixels show, trainer events reaching the charts,
  * the sample-dataset job, actions and accelerators, and an accessible name
  * on every control. */
+#include <glib/gi18n.h>
+#include <locale.h>
 #include <math.h>
 #include <string.h>
 
@@ -15,9 +17,11 @@
 #include "unet-lr-page.h"
 #include "unet-segment-page.h"
 #include "unet-train-page.h"
+#include "unet-ui-config.h"
 #include "unet-window.h"
 
 static UnetWindow *win;
+static const char *lang; /* UNET_TEST_LANG: run translated, screenshots named -LANG */
 
 static gboolean dataset_ready(gpointer data)
 {
@@ -53,7 +57,9 @@ static guint8 *shoot(const char *name, int *w, int *h)
     CHECK_MSG(tex != NULL, "window %s did not render", name);
     if (!tex)
         return NULL;
-    char *path = gui_test_save(tex, name);
+    char *full = lang ? g_strdup_printf("%s-%s", name, lang) : g_strdup(name);
+    char *path = gui_test_save(tex, full);
+    g_free(full);
     printf("screenshot %s\n", path);
     g_free(path);
     guint8 *px = gui_test_pixels(tex, w, h);
@@ -202,6 +208,13 @@ static gpointer push_lr_events(gpointer data)
 
 int main(void)
 {
+    setlocale(LC_ALL, "");
+    lang = g_getenv("UNET_TEST_LANG");
+    const char *localedir = g_getenv("UNET_LOCALEDIR");
+    if (localedir)
+        bindtextdomain(GETTEXT_PACKAGE, localedir);
+    bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+    textdomain(GETTEXT_PACKAGE);
     gui_test_init();
     char *tmp = test_make_temp_dir("gui-window");
     CHECK(tmp != NULL);
@@ -224,6 +237,14 @@ int main(void)
     if (!win)
         return test_finish("gui-window");
     UnetSession *session = unet_window_get_session(win);
+
+    /* Translated run: the page titles come from the catalogue. */
+    if (lang && !strcmp(lang, "de")) {
+        GtkStack *stack = GTK_STACK(gtk_widget_get_parent(unet_window_get_page(win, "data")));
+        GtkStackPage *sp = gtk_stack_get_page(stack, unet_window_get_page(win, "data"));
+        CHECK_MSG(!strcmp(gtk_stack_page_get_title(sp), "Daten"), "Data page title is %s",
+                  gtk_stack_page_get_title(sp));
+    }
 
     /* First start: the welcome page offers the sample dataset. */
     CHECK(!strcmp(unet_window_get_mode(win), "welcome"));
@@ -278,7 +299,10 @@ int main(void)
     CHECK(v != NULL);
     g_free(v);
     v = unet_image_view_describe_pixel(unet_data_page_get_mask_view(data_page), 10, 10);
-    CHECK(v && strstr(v, "class"));
+    char *c0 = g_strdup_printf(_("class %d"), 0), *c1 = g_strdup_printf(_("class %d"), 1);
+    CHECK(v && (!strcmp(v, c0) || !strcmp(v, c1)));
+    g_free(c0);
+    g_free(c1);
     g_free(v);
 
     /* Next pair from the keyboard action. */
