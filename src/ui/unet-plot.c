@@ -358,26 +358,30 @@ int unet_plot_compute_ticks(double lo, double hi, gboolean log_axis, int target,
         }
         return n;
     }
-    /* Under two decades labelled: 1-2-5 multiples, or linear ticks in data
-     * space when even those are too few. */
-    for (int k = (int)floor(lo) - 1; k <= (int)ceil(hi) && n < max_ticks; k++) {
-        static const int mult[] = { 1, 2, 5 };
-        for (int j = 0; j < 3 && n < max_ticks; j++) {
-            double v = k + log10(mult[j]);
-            if (v < lo - 1e-9 || v > hi + 1e-9)
-                continue;
-            ticks[n].value = v;
-            ticks[n].major = TRUE;
-            double data = mult[j] * pow(10, k);
-            if (mult[j] == 1)
-                unet_plot_format_power(k, ticks[n].label, sizeof ticks[n].label);
-            else
-                unet_plot_format_linear(data, pow(10, k), ticks[n].label, sizeof ticks[n].label);
-            n++;
+    /* Under two decades labelled: 1-2-5 multiples, else every multiple
+     * 1..9, else linear ticks in data space. */
+    static const int m125[] = { 1, 2, 5 }, m19[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+    for (int pass = 0; pass < 2; pass++) {
+        const int *mult = pass ? m19 : m125;
+        int nm = pass ? 9 : 3;
+        n = 0;
+        for (int k = (int)floor(lo) - 1; k <= (int)ceil(hi) && n < max_ticks; k++) {
+            for (int j = 0; j < nm && n < max_ticks; j++) {
+                double v = k + log10(mult[j]);
+                if (v < lo - 1e-9 || v > hi + 1e-9)
+                    continue;
+                ticks[n].value = v;
+                ticks[n].major = TRUE;
+                if (mult[j] == 1)
+                    unet_plot_format_power(k, ticks[n].label, sizeof ticks[n].label);
+                else
+                    unet_plot_format_linear(mult[j] * pow(10, k), pow(10, k), ticks[n].label, sizeof ticks[n].label);
+                n++;
+            }
         }
+        if (n >= 3 || (pass == 1 && n >= 2))
+            return n;
     }
-    if (n >= 2)
-        return n;
     UnetPlotTick lin[UNET_PLOT_MAX_TICKS];
     int m = linear_ticks(pow(10, lo), pow(10, hi), target, lin, MIN(max_ticks, UNET_PLOT_MAX_TICKS));
     n = 0;
@@ -540,60 +544,87 @@ static void set_color(cairo_t *cr, const GdkRGBA *c, double alpha)
     cairo_set_source_rgba(cr, c->red, c->green, c->blue, c->alpha * alpha);
 }
 
-/* Pixel-column aggregation on the draw path: points come in x order, each
- * column is drawn as first -> min -> max -> last. */
-typedef struct ColumnPath {
-    cairo_t *cr;
-    gboolean started, open;
+/* Pixel-column aggregation on the draw path: points (or buckets) come in x
+ * order and are merged per pixel column into first, last, lowest and
+ * highest point. */
+typedef struct Column {
     long col;
-    double xf, yf, xl, yl, ymin, ymax, xm;
+    double xf, yf, xl, yl; /* screen coordinates */
+    double top, bottom;    /* smallest and largest screen y */
     int count;
-} ColumnPath;
+} Column;
 
-static void column_flush(ColumnPath *p)
-{
-    if (!p->open)
-        return;
-    cairo_t *cr = p->cr;
-    if (!p->started) {
-        cairo_move_to(cr, p->xf, p->yf);
-        p->started = TRUE;
-    } else {
-        cairo_line_to(cr, p->xf, p->yf);
-    }
-    if (p->count > 1) {
-        cairo_line_to(cr, p->xm, p->ymin);
-        cairo_line_to(cr, p->xm, p->ymax);
-        cairo_line_to(cr, p->xl, p->yl);
-    }
-    p->open = FALSE;
-}
+typedef struct ColumnSet {
+    GArray *cols;          /* Column */
+} ColumnSet;
 
-/* A run of points between (xf,yf) and (xl,yl) whose screen y spans
- * [ymin, ymax] (screen coordinates). */
-static void column_add(ColumnPath *p, double xf, double yf, double xl, double yl, double ymin, double ymax,
+static void column_add(ColumnSet *set, double xf, double yf, double xl, double yl, double top, double bottom,
                        int count)
 {
     long col = (long)floor(xf);
-    if (p->open && col == p->col) {
-        p->xl = xl;
-        p->yl = yl;
-        p->ymin = MIN(p->ymin, ymin);
-        p->ymax = MAX(p->ymax, ymax);
-        p->count += count;
-        return;
+    if (set->cols->len) {
+        Column *c = &g_array_index(set->cols, Column, set->cols->len - 1);
+        if (c->col == col) {
+            c->xl = xl;
+            c->yl = yl;
+            c->top = MIN(c->top, top);
+            c->bottom = MAX(c->bottom, bottom);
+            c->count += count;
+            return;
+        }
     }
-    column_flush(p);
-    p->open = TRUE;
-    p->col = col;
-    p->xf = xf;
-    p->yf = yf;
-    p->xl = xl;
-    p->yl = yl;
-    p->xm = col + 0.5;
-    p->ymin = ymin;
-    p->ymax = ymax;
-    p->count = count;
+    Column c = { col, xf, yf, xl, yl, top, bottom, count };
+    g_array_append_val(set->cols, c);
+}
+
+/* Renders the columns: where data is dense (a column holds several points,
+ * or follows one that does), each column is one filled bar from its lowest
+ * to its highest point, joined to its left neighbour - what a stroked
+ * polyline would cover at pixel resolution, for the cost of a rectangle.
+ * Elsewhere the points are joined by a stroked polyline. */
+static void columns_draw(const ColumnSet *set, cairo_t *cr, double lw)
+{
+    const Column *cols = (const Column *)set->cols->data;
+    guint n = set->cols->len;
+    /* Bars first, as one fill. */
+    for (guint i = 0; i < n; i++) {
+        const Column *c = &cols[i];
+        gboolean adjacent = i > 0 && cols[i - 1].col == c->col - 1;
+        gboolean dense = c->count > 1 || (adjacent && cols[i - 1].count > 1);
+        if (!dense)
+            continue;
+        double top = c->top, bottom = c->bottom;
+        if (adjacent) {
+            top = MIN(top, cols[i - 1].yl);
+            bottom = MAX(bottom, cols[i - 1].yl);
+        }
+        cairo_rectangle(cr, c->col + 0.5 - lw / 2, top - lw / 2, lw, bottom - top + lw);
+    }
+    cairo_fill(cr);
+    /* Then the polyline through the sparse parts, and the joins across gaps. */
+    gboolean open = FALSE;
+    for (guint i = 0; i < n; i++) {
+        const Column *c = &cols[i];
+        gboolean adjacent = i > 0 && cols[i - 1].col == c->col - 1;
+        gboolean dense = c->count > 1 || (adjacent && cols[i - 1].count > 1);
+        if (dense && adjacent) {
+            open = FALSE;
+            continue;
+        }
+        if (!open) {
+            if (i > 0)
+                cairo_move_to(cr, cols[i - 1].xl, cols[i - 1].yl);
+            else
+                cairo_move_to(cr, c->xf, c->yf);
+            open = TRUE;
+        }
+        cairo_line_to(cr, c->xf, c->yf);
+        if (c->count > 1)
+            cairo_line_to(cr, c->xl, c->yl);
+        if (dense)
+            open = FALSE;
+    }
+    cairo_stroke(cr);
 }
 
 static gsize lower_bound(const UnetPlot *plot, const Series *s, double u)
@@ -615,7 +646,7 @@ static gsize lower_bound(const UnetPlot *plot, const Series *s, double u)
     return lo;
 }
 
-static gboolean draw_raw(UnetPlot *plot, const Series *s, const Layout *lay, cairo_t *cr, gsize max_points,
+static gboolean draw_raw(UnetPlot *plot, const Series *s, const Layout *lay, ColumnSet *set, gsize max_points,
                          gsize *drawn)
 {
     /* Sparse or zoomed-in series are drawn from their points: exact, and the
@@ -632,24 +663,21 @@ static gboolean draw_raw(UnetPlot *plot, const Series *s, const Layout *lay, cai
     if (i1 - i0 > max_points)
         return FALSE;
     const double *xs = (const double *)s->x->data, *ys = (const double *)s->y->data;
-    ColumnPath p = { .cr = cr };
     gsize n = 0;
     for (gsize i = i0; i < i1; i++) {
         double u, v;
         if (!x_to_axis(plot, xs[i], &u) || !y_to_axis(plot, ys[i], &v))
             continue;
         double px = map_x(lay, u), py = map_y(lay, v);
-        column_add(&p, px, py, px, py, py, py, 1);
+        column_add(set, px, py, px, py, py, py, 1);
         n++;
     }
-    column_flush(&p);
     *drawn = n;
     return TRUE;
 }
 
-static void draw_buckets(UnetPlot *plot, const Series *s, const Layout *lay, cairo_t *cr)
+static void draw_buckets(UnetPlot *plot, const Series *s, const Layout *lay, ColumnSet *set)
 {
-    ColumnPath p = { .cr = cr };
     for (int i = 0; i < N_BUCKETS; i++) {
         const Bucket *b = &s->buckets[i];
         if (!b->count)
@@ -674,11 +702,10 @@ static void draw_buckets(UnetPlot *plot, const Series *s, const Layout *lay, cai
             y1 = log10(y1);
         }
         double xf = map_x(lay, b->u_first), xl = map_x(lay, b->u_last);
-        column_add(&p, xf, map_y(lay, yf), xl, map_y(lay, yl), map_y(lay, y1), map_y(lay, y0), (int)b->count);
+        column_add(set, xf, map_y(lay, yf), xl, map_y(lay, yl), map_y(lay, y1), map_y(lay, y0), (int)b->count);
         if (b->u_first > lay->ux1)
             break;
     }
-    column_flush(&p);
 }
 
 static void draw_series(UnetPlot *plot, const Series *s, const Layout *lay, cairo_t *cr)
@@ -691,10 +718,14 @@ static void draw_series(UnetPlot *plot, const Series *s, const Layout *lay, cair
     cairo_set_line_width(cr, s->line_width);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
-    gboolean raw = draw_raw(plot, s, lay, cr, (gsize)(4 * plot_w), &drawn);
-    if (!raw)
-        draw_buckets(plot, s, lay, cr);
-    cairo_stroke(cr);
+    ColumnSet set = { g_array_sized_new(FALSE, FALSE, sizeof(Column), (guint)plot_w + 8) };
+    gboolean raw = draw_raw(plot, s, lay, &set, (gsize)(4 * plot_w), &drawn);
+    if (!raw) {
+        g_array_set_size(set.cols, 0);
+        draw_buckets(plot, s, lay, &set);
+    }
+    columns_draw(&set, cr, s->line_width);
+    g_array_unref(set.cols);
     /* Dots where points are few enough to tell apart (epoch curves). */
     if (raw && drawn > 0 && drawn * 10 < plot_w) {
         const double *xs = (const double *)s->x->data, *ys = (const double *)s->y->data;

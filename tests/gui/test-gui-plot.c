@@ -47,6 +47,10 @@ static void test_ticks(void)
     n = unet_plot_compute_ticks(log10(0.0009), log10(0.0055), TRUE, 5, t, UNET_PLOT_MAX_TICKS);
     CHECK_MSG(n == 3, "%d ticks in 0.0009..0.0055", n);
     CHECK(n == 3 && !strcmp(t[0].label, "10⁻³") && !strcmp(t[1].label, "0.002") && !strcmp(t[2].label, "0.005"));
+    /* Less than a decade with too few 1-2-5 multiples: every multiple. */
+    n = unet_plot_compute_ticks(0, log10(4.05), TRUE, 5, t, UNET_PLOT_MAX_TICKS);
+    CHECK_MSG(n == 4 && !strcmp(t[0].label, "1") && !strcmp(t[2].label, "3") && !strcmp(t[3].label, "4"),
+              "%d ticks in 1..4.05", n);
     char buf[32];
     unet_plot_format_power(-3, buf, sizeof buf);
     CHECK(!strcmp(buf, "10⁻³"));
