@@ -67,10 +67,41 @@ static const char *mode_label(UnetMaskMode m)
     }
 }
 
+static void show_problems(UnetDataPage *page, UnetPairItem *item)
+{
+    const char *problems = item ? unet_pair_item_get_problems(item) : NULL;
+    gtk_label_set_text(page->problems_label, problems ? problems : "");
+    gtk_widget_set_visible(GTK_WIDGET(page->problems_label), problems != NULL);
+}
+
+/* The selected pair could not be read: its files and problems, no pixels. */
+static void show_unreadable(UnetDataPage *page, int index)
+{
+    UnetPairItem *item = unet_dataset_store_get_item(unet_session_get_store(page->session), index);
+    page->shown = -1;
+    UnetImageView *views[] = { page->image_view, page->mask_view, page->overlay_view };
+    for (int i = 0; i < 3; i++) {
+        unet_image_view_clear(views[i]);
+        unet_image_view_set_placeholder(views[i], _("This pair could not be read."));
+    }
+    gtk_label_set_text(page->pair_title, item ? unet_pair_item_get_name(item) : "");
+    if (item) {
+        info_row(page, 0, _("Image file"), unet_pair_item_get_image_path(item));
+        info_row(page, 1, _("Mask file"), unet_pair_item_get_mask_path(item));
+    }
+    show_problems(page, item);
+    gtk_stack_set_visible_child_name(page->stack, "pair");
+}
+
 static void show_pair(UnetDataPage *page, const UnetLoadedPair *p)
 {
     clear_info(page);
     if (!p) {
+        int selected = page->session ? unet_session_get_selected(page->session) : -1;
+        if (selected >= 0) {
+            show_unreadable(page, selected);
+            return;
+        }
         page->shown = -1;
         unet_image_view_clear(page->image_view);
         unet_image_view_clear(page->mask_view);
@@ -125,9 +156,7 @@ static void show_pair(UnetDataPage *page, const UnetLoadedPair *p)
     if (item)
         info_row(page, row++, _("Split"), unet_pair_item_get_validation(item) ? _("Validation") : _("Training"));
 
-    const char *problems = item ? unet_pair_item_get_problems(item) : NULL;
-    gtk_label_set_text(page->problems_label, problems ? problems : "");
-    gtk_widget_set_visible(GTK_WIDGET(page->problems_label), problems != NULL);
+    show_problems(page, item);
     gtk_stack_set_visible_child_name(page->stack, "pair");
 }
 

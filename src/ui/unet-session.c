@@ -174,8 +174,12 @@ static void pair_loaded(GObject *source, GAsyncResult *result, gpointer data)
     GError *error = NULL;
     UnetLoadedPair *p = unet_dataset_store_load_pair_finish(UNET_DATASET_STORE(source), result, &error);
     if (!p) {
-        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
             unet_session_message(s, TRUE, "%s", error->message);
+            /* Listeners learn that the selected pair has no pixels. */
+            g_clear_pointer(&s->loaded, unet_loaded_pair_free);
+            g_signal_emit(s, signals[SIGNAL_PAIR_LOADED], 0, NULL);
+        }
         g_error_free(error);
         g_object_unref(s);
         return;

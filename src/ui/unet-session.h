@@ -5,7 +5,8 @@
  * Pages connect to its signals instead of to each other:
  *   notify::selected        the browser's selection changed (index or -1)
  *   pair-loaded (pointer)   the selected pair's UnetLoadedPair is ready (owned
- *                           by the session, valid until the next pair-loaded)
+ *                           by the session, valid until the next pair-loaded);
+ *                           NULL when nothing is selected or it could not be read
  *   train-events (pointer, guint)  a batch of UnetUiEvent* from the trainer,
  *                           at most ~30 batches a second, on the main thread
  *   message (string, boolean)      a sentence for the user; TRUE: an error */

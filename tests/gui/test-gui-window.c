@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gui-test-util.h"
+#include "image.h"
 #include "sample-data.h"
 #include "unet-application.h"
 #include "unet-augment-page.h"
@@ -453,10 +454,37 @@ int main(void)
     CHECK(!g_strcmp0(unet_dataset_store_get_path(unet_session_get_store(session)), gen_dir));
     g_free(gen_dir);
 
+    /* A pair whose mask has the wrong size is flagged, with the reason. */
+    char *bad_dir = g_build_filename(tmp, "flawed", NULL);
+    opt.count = 3;
+    opt.size = 64;
+    CHECK(unet_sample_data_write(bad_dir, &opt, NULL, NULL, &err) == UNET_OK);
+    guint8 small[32 * 32];
+    memset(small, 255, sizeof small);
+    char *bad_mask = g_build_filename(bad_dir, "masks", "001.png", NULL);
+    CHECK(unet_png_save(bad_mask, small, 32, 32, 1, 8, &err) == UNET_OK);
+    unet_window_open_dataset(win, bad_dir);
+    CHECK(gui_test_wait_until(dataset_ready, GINT_TO_POINTER(3), 20000));
+    UnetDatasetStore *store = unet_session_get_store(session);
+    CHECK(unet_pair_item_get_problems(unet_dataset_store_get_item(store, 0)) == NULL);
+    const char *problems = unet_pair_item_get_problems(unet_dataset_store_get_item(store, 1));
+    CHECK_MSG(problems && strstr(problems, "001"), "problems of the bad pair: %s", problems ? problems : "(none)");
+    CHECK(unet_dataset_store_get_n_problem_pairs(store) == 1);
+    unet_session_set_selected(session, 1);
+    gui_test_spin(500);
+    CHECK(unet_session_get_loaded_pair(session) == NULL);
+    CHECK(unet_data_page_get_shown_pair(data_page) == -1);
+    CHECK(!unet_image_view_get_image_size(unet_data_page_get_image_view(data_page), &pw, &ph));
+    unet_window_show_page(win, "data");
+    px = shoot("window-problem", &pw, &ph);
+    g_free(px);
+    g_free(bad_mask);
+    g_free(bad_dir);
+
     /* A folder that is no dataset: a message, the old dataset stays. */
     unet_window_open_dataset(win, tmp);
     gui_test_spin(500);
-    CHECK(g_list_model_get_n_items(G_LIST_MODEL(unet_session_get_store(session))) == 4);
+    CHECK(g_list_model_get_n_items(G_LIST_MODEL(unet_session_get_store(session))) == 3);
 
     gtk_window_destroy(GTK_WINDOW(win));
     g_object_unref(app);
