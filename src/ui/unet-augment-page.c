@@ -8,6 +8,7 @@
 #include "unet-form.h"
 #include "unet-page.h"
 #include "unet-ui-util.h"
+#include "scratch.h"
 #include "weightmap.h"
 
 struct _UnetAugmentPage {
@@ -55,8 +56,11 @@ static void weight_thread(GTask *task, gpointer source, gpointer data, GCancella
     job->weight = g_new(float, (gsize)job->width * job->height);
     UnetWeightMapOutputs out = { .weight = job->weight };
     UnetError err = { 0 };
-    if (unet_weightmap_compute(&job->cfg, job->classes, job->instances, job->width, job->height, &out, &job->info,
-                               &err) != UNET_OK) {
+    UnetScratch scratch = { 0 };
+    UnetStatus st = unet_weightmap_compute(&job->cfg, job->classes, job->instances, job->width, job->height, &out,
+                                           &job->info, &scratch, &err);
+    unet_scratch_free(&scratch);
+    if (st != UNET_OK) {
         g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.message);
         return;
     }
