@@ -481,6 +481,46 @@ static void test_spec_and_checkpoint(void)
     unet_model_free(m);
 }
 
+/* The fast CPU backend (private layouts, batched tiles) gives the reference's map. */
+static void test_cpu_backend(TestRng *rng)
+{
+    UnetError err = { 0 };
+    UnetBackend *cpu = unet_backend_cpu_new(1, &err);
+    if (!cpu) {
+        CHECK_MSG(0, "%s", err.message);
+        return;
+    }
+    UnetModelConfig cfg;
+    unet_model_config_default(&cfg, UNET_ARCH_UNET);
+    cfg.depth = 3;
+    cfg.base = 8;
+    cfg.classes = 3;
+    cfg.norm = UNET_NORM_BATCH;
+    UnetModel *a = unet_model_new(&cfg, be, &err), *b = unet_model_new(&cfg, cpu, &err);
+    CHECK(a && b);
+    const int w = 61, h = 47;
+    float *img = malloc(sizeof(float) * w * h), *pa = malloc(sizeof(float) * 3 * w * h),
+          *pb = malloc(sizeof(float) * 3 * w * h);
+    test_fill_uniform(rng, img, (size_t)w * h, 0.0f, 1.0f);
+    UnetPredictOptions opt;
+    unet_predict_options_default(&opt);
+    opt.tile = 60;
+    opt.tta = 1;
+    opt.batch = 3;
+    if (a && b) {
+        CHECK(unet_predict(a, img, 1, h, w, &opt, pa, &err) == UNET_OK);
+        CHECK_MSG(unet_predict(b, img, 1, h, w, &opt, pb, &err) == UNET_OK, "%s", err.message);
+        double d = max_abs_diff(pa, pb, (size_t)3 * w * h);
+        CHECK_MSG(d < 1e-4, "cpu vs reference: %g", d);
+    }
+    free(img);
+    free(pa);
+    free(pb);
+    unet_model_free(a);
+    unet_model_free(b);
+    unet_backend_destroy(cpu);
+}
+
 int main(void)
 {
     UnetError err = { 0 };
@@ -496,6 +536,7 @@ int main(void)
     test_same_exact(&rng);
     test_tta(&rng);
     test_cancel();
+    test_cpu_backend(&rng);
     test_labels_overlay();
     test_spec_and_checkpoint();
     unet_backend_destroy(be);
