@@ -17,7 +17,9 @@ applies the sigmoid and stitches the valid outputs. Each side gets `threads`
 threads (OMP_NUM_THREADS, torch.set_num_threads) and its own process so that
 each peak RSS is its own. GFLOP/s counts the convolutions of all tiles (the
 same network, so the same count for both). The machine is shared: the load
-average is printed before and after each side.
+average is printed after each side, and the CPU time (user + system of the
+whole process, per image) is reported beside the wall time as the figure a
+busy machine disturbs least.
 """
 import argparse
 import json
@@ -80,16 +82,18 @@ def torch_worker(args):
                     probs[:, ty * out:ty * out + h, tx * out:tx * out + w] = y[:, :h, :w]
         return probs, forwards
 
-    times, fwd = [], []
+    times, fwd, cpu = [], [], []
     for step in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         probs, forwards = predict()
-        t = time.perf_counter() - t0
+        t, c = time.perf_counter() - t0, time.process_time() - c0
         if step >= args.warmup:
             times.append(t)
+            cpu.append(c)
             fwd += forwards
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"device": "pytorch %s" % torch.__version__, "steps": times,
+                      "cpu_s_per_step": statistics.mean(cpu),
                       "forward_s": statistics.median(fwd), "tiles": n * n, "tile": tile,
                       "tile_out": out, "peak_rss_mb": peak, "checksum": float(probs.mean())}))
 
@@ -151,14 +155,15 @@ def compare(args, env, tile, label):
         steps = [s for run in runs for s in run["steps"]]
         best, med = min(steps), statistics.median(steps)
         rss = max(run["peak_rss_mb"] for run in runs)
+        cpu = statistics.mean(run["cpu_s_per_step"] for run in runs)
         print("  %-24s best %7.3f s  median %7.3f s per image  %6.1f GFLOP/s (median)  "
-              "peak RSS %6.0f MB" % (name, best, med, gflop / med, rss))
-        return best, med, rss
+              "CPU %7.3f s  peak RSS %6.0f MB" % (name, best, med, gflop / med, cpu, rss))
+        return best, med, rss, cpu
 
-    ob, om, orss = summary("libunet cpu", ours)
-    tb, tm, trss = summary(theirs[0]["device"], theirs)
-    print("  ratio ours/pytorch: time best %.3f, median %.3f (goal <= 0.4); peak RSS %.3f"
-          % (ob / tb, om / tm, orss / trss))
+    ob, om, orss, ocpu = summary("libunet cpu", ours)
+    tb, tm, trss, tcpu = summary(theirs[0]["device"], theirs)
+    print("  ratio ours/pytorch: time best %.3f, median %.3f (goal <= 0.4); CPU time %.3f; "
+          "peak RSS %.3f" % (ob / tb, om / tm, ocpu / tcpu, orss / trss))
     return om
 
 
