@@ -10,6 +10,11 @@ typedef struct UnetCommand {
     const char *summary;
 } UnetCommand;
 
+int unet_cmd_sample_data(int argc, char **argv);
+int unet_cmd_dataset(int argc, char **argv);
+int unet_cmd_tiles(int argc, char **argv);
+int unet_cmd_train(int argc, char **argv);
+int unet_cmd_lr_test(int argc, char **argv);
 int unet_cmd_devices(int argc, char **argv);
 int unet_cmd_info(int argc, char **argv);
 int unet_cmd_init(int argc, char **argv);
