@@ -7,6 +7,7 @@
 
 #include "unet-form.h"
 #include "unet-page.h"
+#include "unet-run-config.h"
 #include "unet-ui-util.h"
 #include "scratch.h"
 #include "weightmap.h"
@@ -24,6 +25,8 @@ struct _UnetAugmentPage {
     GCancellable *cancel;
     guint debounce_id;
     guint weight_count;
+    float *weight;
+    int weight_w, weight_h;
 };
 
 static void page_iface_init(UnetPageInterface *iface);
@@ -84,12 +87,16 @@ static void weight_done(GObject *source, GAsyncResult *result, gpointer data)
     UnetAugmentPage *page = data;
     WeightJob *job = g_task_get_task_data(G_TASK(result));
     unet_image_view_set_map(page->weight_view, job->weight, job->width, job->height, 0, 0, "w(x)");
+    g_free(page->weight);
+    page->weight = g_steal_pointer(&job->weight);
+    page->weight_w = job->width;
+    page->weight_h = job->height;
     page->weight_count++;
     gsize n = (gsize)job->width * job->height;
     float lo = INFINITY, hi = -INFINITY;
     for (gsize i = 0; i < n; i++) {
-        lo = MIN(lo, job->weight[i]);
-        hi = MAX(hi, job->weight[i]);
+        lo = MIN(lo, page->weight[i]);
+        hi = MAX(hi, page->weight[i]);
     }
     GString *cw = g_string_new(NULL);
     for (int c = 0; c < job->info.classes && c < 8; c++)
@@ -116,14 +123,7 @@ static void compute_weights(UnetAugmentPage *page)
     }
     GSettings *s = unet_session_get_settings(page->session);
     WeightJob *job = g_new0(WeightJob, 1);
-    unet_weightmap_config_default(&job->cfg);
-    job->cfg.w0 = (float)g_settings_get_double(s, "weight-w0");
-    job->cfg.sigma = (float)g_settings_get_double(s, "weight-sigma");
-    char *bal = g_settings_get_string(s, "weight-balance");
-    UnetClassBalance b;
-    if (unet_class_balance_parse(bal, &b, NULL) == UNET_OK)
-        job->cfg.balance = b;
-    g_free(bal);
+    unet_ui_weightmap_config_from_settings(s, &job->cfg);
     const UnetLabels *lab = &p->pair.labels;
     job->width = lab->width;
     job->height = lab->height;
@@ -202,6 +202,15 @@ UnetImageView *unet_augment_page_get_augmented_view(UnetAugmentPage *page)
     return page->augmented_view;
 }
 
+const float *unet_augment_page_get_weight_map(UnetAugmentPage *page, int *width, int *height)
+{
+    if (width)
+        *width = page->weight_w;
+    if (height)
+        *height = page->weight_h;
+    return page->weight;
+}
+
 guint unet_augment_page_get_weight_count(UnetAugmentPage *page)
 {
     return page->weight_count;
@@ -217,20 +226,36 @@ static void build_form(UnetAugmentPage *page, GSettings *s)
     unet_form_init(&f, page->form_grid, s);
     unet_form_heading(&f, _("Augmentation"));
     unet_form_switch(&f, _("_Flips and right-angle rotations"), "aug-flip",
-                     _("Mirror images and rotations by multiples of 90°"));
+                     _("One of: mirror left-right, mirror up-down, transpose, or a quarter turn"));
+    unet_form_spin(&f, _("Probability"), "aug-flip-p", 0, 1, 0.05, 2, NULL);
+    unet_form_switch(&f, _("_Shift, scale and rotation"), "aug-ssr",
+                     _("A random shift, zoom and rotation about the centre"));
+    unet_form_spin(&f, _("Probability"), "aug-ssr-p", 0, 1, 0.05, 2, NULL);
+    unet_form_spin(&f, _("Shift (fraction of the size)"), "aug-shift", 0, 0.5, 0.01, 3, NULL);
+    unet_form_spin(&f, _("Scale (±)"), "aug-scale", 0, 0.9, 0.01, 2, NULL);
+    unet_form_spin(&f, _("_Rotation (± degrees)"), "aug-rotate", 0, 180, 5, 0, NULL);
+    unet_form_switch(&f, _("Gaussian _noise"), "aug-noise", _("Added noise with a random variance"));
+    unet_form_spin(&f, _("Probability"), "aug-noise-p", 0, 1, 0.05, 2, NULL);
+    unet_form_spin(&f, _("Largest variance (0–255 scale)"), "aug-noise-var", 0, 2000, 1, 0, NULL);
+    unet_form_switch(&f, _("_Multiplicative noise"), "aug-mult", _("Each pixel times a random factor near 1"));
+    unet_form_spin(&f, _("Probability"), "aug-mult-p", 0, 1, 0.05, 2, NULL);
+    unet_form_spin(&f, _("Factor range (±)"), "aug-mult-range", 0, 0.9, 0.01, 2, NULL);
     unet_form_switch(&f, _("_Elastic deformation"), "aug-elastic",
-                     _("Smooth random deformations on a coarse grid, as in the U-Net paper"));
-    unet_form_spin(&f, _("Deformation _strength (px)"), "aug-elastic-sigma", 0, 50, 1, 1,
-                   _("Standard deviation of the grid displacements; the paper uses 10"));
-    unet_form_spin(&f, _("Deformation _grid"), "aug-elastic-grid", 2, 16, 1, 0,
-                   _("Grid points per side; the paper uses 3"));
-    unet_form_spin(&f, _("_Rotation (± degrees)"), "aug-rotation", 0, 180, 5, 0,
-                   _("Largest random rotation either way"));
-    unet_form_spin(&f, _("S_cale (± %)"), "aug-scale", 0, 50, 1, 0, _("Largest random zoom in or out"));
-    unet_form_spin(&f, _("_Brightness and contrast (± %)"), "aug-intensity", 0, 50, 1, 0,
-                   _("Largest random change of brightness and contrast"));
-    unet_form_spin(&f, _("_Noise (σ)"), "aug-noise", 0, 0.5, 0.01, 2,
-                   _("Gaussian noise relative to the intensity range"));
+                     _("A smooth random displacement field (albumentations ElasticTransform)"));
+    unet_form_spin(&f, _("Probability"), "aug-elastic-p", 0, 1, 0.05, 2, NULL);
+    unet_form_spin(&f, _("Strength alpha (px)"), "aug-elastic-alpha", 0, 500, 1, 1, NULL);
+    unet_form_spin(&f, _("Smoothness sigma (px)"), "aug-elastic-sigma", 0.5, 100, 0.5, 1, NULL);
+    unet_form_spin(&f, _("Affine range (px)"), "aug-elastic-affine", 0, 100, 0.5, 1, NULL);
+    unet_form_switch(&f, _("_Grid deformation (paper)"), "aug-grid",
+                     _("Random displacement vectors on a coarse grid, interpolated bicubically, as in the U-Net "
+                       "paper"));
+    unet_form_spin(&f, _("Probability"), "aug-grid-p", 0, 1, 0.05, 2, NULL);
+    unet_form_spin(&f, _("Grid points per side"), "aug-grid-points", 2, 9, 1, 0, NULL);
+    unet_form_spin(&f, _("Displacement sd (px)"), "aug-grid-sd", 0, 100, 1, 1, NULL);
+    unet_form_switch(&f, _("_Brightness and contrast"), "aug-bc", _("A random change of brightness and contrast"));
+    unet_form_spin(&f, _("Probability"), "aug-bc-p", 0, 1, 0.05, 2, NULL);
+    unet_form_spin(&f, _("Brightness (±)"), "aug-brightness", 0, 1, 0.01, 2, NULL);
+    unet_form_spin(&f, _("Contrast (±)"), "aug-contrast", 0, 1, 0.01, 2, NULL);
     unet_form_spin(&f, _("Preview s_eed"), "aug-seed", 0, 1e9, 1, 0, _("Seed of the augmented sample shown"));
 
     unet_form_heading(&f, _("Loss Weights"));
@@ -271,6 +296,7 @@ static void unet_augment_page_dispose(GObject *object)
     gtk_widget_dispose_template(GTK_WIDGET(page), UNET_TYPE_AUGMENT_PAGE);
     g_clear_object(&page->session);
     g_clear_object(&page->transform);
+    g_clear_pointer(&page->weight, g_free);
     G_OBJECT_CLASS(unet_augment_page_parent_class)->dispose(object);
 }
 
