@@ -9,6 +9,7 @@
 #include "unet-page.h"
 #include "unet-run-config.h"
 #include "unet-ui-util.h"
+#include "augment.h"
 #include "scratch.h"
 #include "weightmap.h"
 
@@ -27,6 +28,9 @@ struct _UnetAugmentPage {
     guint weight_count;
     float *weight;
     int weight_w, weight_h;
+    GCancellable *aug_cancel;
+    guint aug_debounce_id;
+    guint aug_count;
 };
 
 static void page_iface_init(UnetPageInterface *iface);
@@ -157,6 +161,126 @@ static void on_weight_setting(GSettings *s, const char *key, UnetAugmentPage *pa
     page->debounce_id = g_timeout_add(150, debounced, page);
 }
 
+/* ---- Augmented sample ---- */
+
+typedef struct AugJob {
+    UnetAugmentConfig cfg;
+    guint64 seed;
+    int width, height, channels;
+    float *image, *image_out;
+    gint32 *labels, *labels_out;
+    int out_w, out_h;
+} AugJob;
+
+static void aug_job_free(gpointer data)
+{
+    AugJob *job = data;
+    g_free(job->image);
+    g_free(job->image_out);
+    g_free(job->labels);
+    g_free(job->labels_out);
+    g_free(job);
+}
+
+static void aug_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    AugJob *job = data;
+    UnetError err = { 0 };
+    UnetAugmentRecord rec;
+    UnetStatus st = unet_augment_sample(&rec, &job->cfg, job->seed, job->width, job->height, &err);
+    if (st == UNET_OK) {
+        job->out_w = rec.out_w;
+        job->out_h = rec.out_h;
+        gsize n = (gsize)rec.out_w * rec.out_h;
+        job->image_out = g_new(float, n * job->channels);
+        job->labels_out = g_new(gint32, n);
+        st = unet_augment_apply(&rec, job->image, job->channels, job->labels, NULL, job->image_out,
+                                job->labels_out, NULL, NULL, &err);
+    }
+    if (st != UNET_OK) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.message);
+        return;
+    }
+    g_task_return_boolean(task, TRUE);
+}
+
+static void aug_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+    GError *error = NULL;
+    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+            UnetAugmentPage *page = data;
+            if (page->session)
+                unet_session_message(page->session, TRUE, _("No augmented sample: %s"), error->message);
+        }
+        g_error_free(error);
+        return;
+    }
+    UnetAugmentPage *page = data;
+    AugJob *job = g_task_get_task_data(G_TASK(result));
+    unet_augment_page_set_augmented(page, job->image_out, job->out_w, job->out_h, job->channels, job->labels_out);
+    page->aug_count++;
+}
+
+static void compute_augmented(UnetAugmentPage *page)
+{
+    if (page->aug_cancel) {
+        g_cancellable_cancel(page->aug_cancel);
+        g_clear_object(&page->aug_cancel);
+    }
+    const UnetLoadedPair *p = page->session ? unet_session_get_loaded_pair(page->session) : NULL;
+    if (!p) {
+        unet_image_view_clear(page->augmented_view);
+        return;
+    }
+    GSettings *s = unet_session_get_settings(page->session);
+    AugJob *job = g_new0(AugJob, 1);
+    unet_ui_augment_config_from_settings(s, &job->cfg);
+    job->seed = g_settings_get_uint64(s, "aug-seed");
+    const UnetImage *im = &p->pair.image;
+    job->width = im->width;
+    job->height = im->height;
+    job->channels = im->channels;
+    gsize n = (gsize)im->width * im->height;
+    job->image = g_memdup2(im->data, n * im->channels * sizeof(float));
+    job->labels = g_memdup2(p->pair.labels.data, n * sizeof(gint32));
+    page->aug_cancel = g_cancellable_new();
+    GTask *task = g_task_new(NULL, page->aug_cancel, aug_done, page);
+    g_task_set_task_data(task, job, aug_job_free);
+    g_task_run_in_thread(task, aug_thread);
+    g_object_unref(task);
+}
+
+static gboolean aug_debounced(gpointer data)
+{
+    UnetAugmentPage *page = data;
+    page->aug_debounce_id = 0;
+    compute_augmented(page);
+    return G_SOURCE_REMOVE;
+}
+
+static void on_aug_setting(GSettings *s, const char *key, UnetAugmentPage *page)
+{
+    if (!g_str_has_prefix(key, "aug-"))
+        return;
+    if (page->aug_debounce_id)
+        g_source_remove(page->aug_debounce_id);
+    page->aug_debounce_id = g_timeout_add(60, aug_debounced, page);
+}
+
+static void on_new_sample(GtkButton *b, UnetAugmentPage *page)
+{
+    if (!page->session)
+        return;
+    GSettings *s = unet_session_get_settings(page->session);
+    g_settings_set_uint64(s, "aug-seed", g_random_int_range(0, 1000000000));
+}
+
+guint unet_augment_page_get_augment_count(UnetAugmentPage *page)
+{
+    return page->aug_count;
+}
+
 /* ---- Pair ---- */
 
 static void on_pair_loaded(UnetSession *s, gpointer pair, UnetAugmentPage *page)
@@ -173,6 +297,7 @@ static void on_pair_loaded(UnetSession *s, gpointer pair, UnetAugmentPage *page)
                                    p->pair.labels.height);
     }
     compute_weights(page);
+    compute_augmented(page);
 }
 
 static void on_pixel_hovered(UnetImageView *view, int x, int y, UnetAugmentPage *page)
@@ -257,6 +382,10 @@ static void build_form(UnetAugmentPage *page, GSettings *s)
     unet_form_spin(&f, _("Brightness (±)"), "aug-brightness", 0, 1, 0.01, 2, NULL);
     unet_form_spin(&f, _("Contrast (±)"), "aug-contrast", 0, 1, 0.01, 2, NULL);
     unet_form_spin(&f, _("Preview s_eed"), "aug-seed", 0, 1e9, 1, 0, _("Seed of the augmented sample shown"));
+    GtkWidget *reroll = gtk_button_new_with_mnemonic(_("_New Sample"));
+    gtk_widget_set_tooltip_text(reroll, _("Draw a new random seed for the augmented sample"));
+    g_signal_connect(reroll, "clicked", G_CALLBACK(on_new_sample), page);
+    unet_form_row_full(&f, _("Sample"), reroll, reroll);
 
     unet_form_heading(&f, _("Loss Weights"));
     unet_form_spin(&f, _("Border weight _w0"), "weight-w0", 0, 100, 1, 1,
@@ -278,6 +407,7 @@ static void set_session(UnetPage *p, UnetSession *session)
     unet_image_view_set_colormap(page->weight_view, unet_ui_settings_colormap(s));
     g_signal_connect_object(session, "pair-loaded", G_CALLBACK(on_pair_loaded), page, 0);
     g_signal_connect_object(s, "changed", G_CALLBACK(on_weight_setting), page, 0);
+    g_signal_connect_object(s, "changed", G_CALLBACK(on_aug_setting), page, 0);
     on_pair_loaded(session, (gpointer)unet_session_get_loaded_pair(session), page);
 }
 
@@ -293,6 +423,10 @@ static void unet_augment_page_dispose(GObject *object)
         g_cancellable_cancel(page->cancel);
     g_clear_object(&page->cancel);
     g_clear_handle_id(&page->debounce_id, g_source_remove);
+    if (page->aug_cancel)
+        g_cancellable_cancel(page->aug_cancel);
+    g_clear_object(&page->aug_cancel);
+    g_clear_handle_id(&page->aug_debounce_id, g_source_remove);
     gtk_widget_dispose_template(GTK_WIDGET(page), UNET_TYPE_AUGMENT_PAGE);
     g_clear_object(&page->session);
     g_clear_object(&page->transform);

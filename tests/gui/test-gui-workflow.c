@@ -5,7 +5,9 @@
  * a short LR range test, the weight map against unet_weightmap_compute, and
  * the main loop never stalling above 100 ms while training or segmenting. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "gui-test-util.h"
 #include "inference.h"
@@ -23,18 +25,33 @@
 static UnetWindow *win;
 static UnetSession *session;
 
-/* ---- Main-loop stall watch: a 5 ms timer records the longest gap ---- */
+/* ---- Main-loop stall watch: a 5 ms timer records the longest gap ----
+ * Wall time between ticks, and the main thread's own CPU time in that gap:
+ * work done on the main thread shows in both, while a machine busy with
+ * other jobs only stretches the wall time. The wall limit applies when the
+ * load average is below the core count; the CPU limit always. */
 
-static gint64 last_tick, max_gap;
+static gint64 last_tick, max_gap, last_cpu, max_cpu_gap;
+static gint64 thread_cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (gint64)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static gboolean tick(gpointer data)
 {
-    gint64 now = g_get_monotonic_time();
+    gint64 now = g_get_monotonic_time(), cpu = thread_cpu_us();
     if (last_tick && now - last_tick > max_gap) {
         max_gap = now - last_tick;
         if (g_getenv("UNET_TEST_VERBOSE"))
-            fprintf(stderr, "gap %.1f ms at %" G_GINT64_FORMAT "\n", max_gap / 1000.0, now / 1000);
+            fprintf(stderr, "gap %.1f ms (cpu %.1f ms) at %" G_GINT64_FORMAT "\n", max_gap / 1000.0,
+                    (cpu - last_cpu) / 1000.0, now / 1000);
     }
+    if (last_tick && cpu - last_cpu > max_cpu_gap)
+        max_cpu_gap = cpu - last_cpu;
     last_tick = now;
+    last_cpu = cpu;
     return G_SOURCE_CONTINUE;
 }
 
@@ -42,6 +59,30 @@ static void watch_start(void)
 {
     last_tick = 0;
     max_gap = 0;
+    max_cpu_gap = 0;
+}
+
+static gboolean machine_quiet(void)
+{
+    double load = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = 0;
+        fclose(f);
+    }
+    return load < (double)g_get_num_processors();
+}
+
+static void check_stall(const char *what)
+{
+    printf("longest main-loop gap while %s: %.1f ms wall, %.1f ms main-thread CPU\n", what, max_gap / 1000.0,
+           max_cpu_gap / 1000.0);
+    CHECK_MSG(max_cpu_gap < 100000, "main thread busy %.1f ms at once while %s", max_cpu_gap / 1000.0, what);
+    if (machine_quiet())
+        CHECK_MSG(max_gap < 100000, "main loop stalled %.1f ms while %s", max_gap / 1000.0, what);
+    else
+        printf("(machine loaded beyond its cores: the wall-time limit is not applied)\n");
 }
 
 static gboolean dataset_ready(gpointer data)
@@ -76,6 +117,12 @@ static guint weight_target;
 static gboolean weights_done(gpointer data)
 {
     return unet_augment_page_get_weight_count(data) >= weight_target;
+}
+
+static UnetAugmentPage *aug_page;
+static gboolean aug_more(gpointer data)
+{
+    return unet_augment_page_get_augment_count(aug_page) > GPOINTER_TO_UINT(data);
 }
 
 static void shoot(const char *name)
@@ -176,10 +223,8 @@ int main(void)
     g_action_group_activate_action(G_ACTION_GROUP(win), "run-stop", NULL);
     CHECK(gui_test_wait_until(run_over, NULL, 30000));
     gui_test_spin(50);
-    gint64 train_gap = max_gap;
+    check_stall("training");
     shoot("workflow-training");
-    CHECK_MSG(train_gap < 100000, "main loop stalled %.1f ms while training", train_gap / 1000.0);
-    printf("longest main-loop gap while training: %.1f ms\n", train_gap / 1000.0);
     const char *run = unet_train_page_get_run_dir(train);
     CHECK(run != NULL);
     char *csv = g_build_filename(run, "metrics.csv", NULL);
@@ -221,8 +266,7 @@ int main(void)
     unet_segment_page_open_image(seg, img_path);
     CHECK(gui_test_wait_until(image_ready, seg, 10000));
     CHECK(gui_test_wait_until(segment_over, seg, 30000));
-    CHECK_MSG(max_gap < 100000, "main loop stalled %.1f ms while segmenting", max_gap / 1000.0);
-    printf("longest main-loop gap while segmenting: %.1f ms\n", max_gap / 1000.0);
+    check_stall("segmenting");
     int lw, lh;
     const gint32 *labels = unet_segment_page_get_labels(seg, &lw, &lh);
     {
@@ -291,6 +335,7 @@ int main(void)
     /* ---- Weight map follows its slider ---- */
     unet_window_show_page(win, "augment");
     UnetAugmentPage *aug = UNET_AUGMENT_PAGE(unet_window_get_page(win, "augment"));
+    aug_page = aug;
     weight_target = 1;
     CHECK(gui_test_wait_until(weights_done, aug, 20000));
     weight_target = unet_augment_page_get_weight_count(aug) + 1;
@@ -315,6 +360,13 @@ int main(void)
         CHECK_MSG(diff == 0, "%d weight pixels differ from unet_weightmap_compute", diff);
         g_free(want);
     }
+    /* The augmented sample follows the transforms' settings. */
+    guint aug_before = unet_augment_page_get_augment_count(aug);
+    g_settings_set_boolean(s, "aug-grid", TRUE);
+    g_settings_set_double(s, "aug-grid-p", 1.0);
+    CHECK(gui_test_wait_until(aug_more, GUINT_TO_POINTER(aug_before), 20000));
+    int aw, ah;
+    CHECK(unet_image_view_get_image_size(unet_augment_page_get_augmented_view(aug), &aw, &ah) && aw == ww);
     shoot("workflow-augment");
 
     g_source_remove(timer);
