@@ -465,10 +465,13 @@ gboolean unet_train_page_open_run(UnetTrainPage *page, const char *dir, GError *
     }
     if (!load_metrics_csv(page, dir, error))
         return FALSE;
+    /* dir may be page->run_dir itself. */
+    char *copy = g_strdup(dir);
     g_free(page->opened_run);
-    page->opened_run = g_strdup(dir);
+    page->opened_run = g_strdup(copy);
     g_free(page->run_dir);
-    page->run_dir = g_strdup(dir);
+    page->run_dir = copy;
+    dir = copy;
     char *t = g_strdup_printf(_("Opened the run %s"), dir);
     log_add(page, "folder-open-symbolic", t);
     gtk_label_set_text(page->status_label, t);
