@@ -7,7 +7,9 @@
 
 #include "unet-form.h"
 #include "unet-page.h"
+#include "unet-run-config.h"
 #include "unet-ui-util.h"
+#include "augment.h"
 #include "scratch.h"
 #include "weightmap.h"
 
@@ -24,6 +26,11 @@ struct _UnetAugmentPage {
     GCancellable *cancel;
     guint debounce_id;
     guint weight_count;
+    float *weight;
+    int weight_w, weight_h;
+    GCancellable *aug_cancel;
+    guint aug_debounce_id;
+    guint aug_count;
 };
 
 static void page_iface_init(UnetPageInterface *iface);
@@ -84,12 +91,16 @@ static void weight_done(GObject *source, GAsyncResult *result, gpointer data)
     UnetAugmentPage *page = data;
     WeightJob *job = g_task_get_task_data(G_TASK(result));
     unet_image_view_set_map(page->weight_view, job->weight, job->width, job->height, 0, 0, "w(x)");
+    g_free(page->weight);
+    page->weight = g_steal_pointer(&job->weight);
+    page->weight_w = job->width;
+    page->weight_h = job->height;
     page->weight_count++;
     gsize n = (gsize)job->width * job->height;
     float lo = INFINITY, hi = -INFINITY;
     for (gsize i = 0; i < n; i++) {
-        lo = MIN(lo, job->weight[i]);
-        hi = MAX(hi, job->weight[i]);
+        lo = MIN(lo, page->weight[i]);
+        hi = MAX(hi, page->weight[i]);
     }
     GString *cw = g_string_new(NULL);
     for (int c = 0; c < job->info.classes && c < 8; c++)
@@ -116,14 +127,7 @@ static void compute_weights(UnetAugmentPage *page)
     }
     GSettings *s = unet_session_get_settings(page->session);
     WeightJob *job = g_new0(WeightJob, 1);
-    unet_weightmap_config_default(&job->cfg);
-    job->cfg.w0 = (float)g_settings_get_double(s, "weight-w0");
-    job->cfg.sigma = (float)g_settings_get_double(s, "weight-sigma");
-    char *bal = g_settings_get_string(s, "weight-balance");
-    UnetClassBalance b;
-    if (unet_class_balance_parse(bal, &b, NULL) == UNET_OK)
-        job->cfg.balance = b;
-    g_free(bal);
+    unet_ui_weightmap_config_from_settings(s, &job->cfg);
     const UnetLabels *lab = &p->pair.labels;
     job->width = lab->width;
     job->height = lab->height;
@@ -157,6 +161,126 @@ static void on_weight_setting(GSettings *s, const char *key, UnetAugmentPage *pa
     page->debounce_id = g_timeout_add(150, debounced, page);
 }
 
+/* ---- Augmented sample ---- */
+
+typedef struct AugJob {
+    UnetAugmentConfig cfg;
+    guint64 seed;
+    int width, height, channels;
+    float *image, *image_out;
+    gint32 *labels, *labels_out;
+    int out_w, out_h;
+} AugJob;
+
+static void aug_job_free(gpointer data)
+{
+    AugJob *job = data;
+    g_free(job->image);
+    g_free(job->image_out);
+    g_free(job->labels);
+    g_free(job->labels_out);
+    g_free(job);
+}
+
+static void aug_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    AugJob *job = data;
+    UnetError err = { 0 };
+    UnetAugmentRecord rec;
+    UnetStatus st = unet_augment_sample(&rec, &job->cfg, job->seed, job->width, job->height, &err);
+    if (st == UNET_OK) {
+        job->out_w = rec.out_w;
+        job->out_h = rec.out_h;
+        gsize n = (gsize)rec.out_w * rec.out_h;
+        job->image_out = g_new(float, n * job->channels);
+        job->labels_out = g_new(gint32, n);
+        st = unet_augment_apply(&rec, job->image, job->channels, job->labels, NULL, job->image_out,
+                                job->labels_out, NULL, NULL, &err);
+    }
+    if (st != UNET_OK) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.message);
+        return;
+    }
+    g_task_return_boolean(task, TRUE);
+}
+
+static void aug_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+    GError *error = NULL;
+    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+            UnetAugmentPage *page = data;
+            if (page->session)
+                unet_session_message(page->session, TRUE, _("No augmented sample: %s"), error->message);
+        }
+        g_error_free(error);
+        return;
+    }
+    UnetAugmentPage *page = data;
+    AugJob *job = g_task_get_task_data(G_TASK(result));
+    unet_augment_page_set_augmented(page, job->image_out, job->out_w, job->out_h, job->channels, job->labels_out);
+    page->aug_count++;
+}
+
+static void compute_augmented(UnetAugmentPage *page)
+{
+    if (page->aug_cancel) {
+        g_cancellable_cancel(page->aug_cancel);
+        g_clear_object(&page->aug_cancel);
+    }
+    const UnetLoadedPair *p = page->session ? unet_session_get_loaded_pair(page->session) : NULL;
+    if (!p) {
+        unet_image_view_clear(page->augmented_view);
+        return;
+    }
+    GSettings *s = unet_session_get_settings(page->session);
+    AugJob *job = g_new0(AugJob, 1);
+    unet_ui_augment_config_from_settings(s, &job->cfg);
+    job->seed = g_settings_get_uint64(s, "aug-seed");
+    const UnetImage *im = &p->pair.image;
+    job->width = im->width;
+    job->height = im->height;
+    job->channels = im->channels;
+    gsize n = (gsize)im->width * im->height;
+    job->image = g_memdup2(im->data, n * im->channels * sizeof(float));
+    job->labels = g_memdup2(p->pair.labels.data, n * sizeof(gint32));
+    page->aug_cancel = g_cancellable_new();
+    GTask *task = g_task_new(NULL, page->aug_cancel, aug_done, page);
+    g_task_set_task_data(task, job, aug_job_free);
+    g_task_run_in_thread(task, aug_thread);
+    g_object_unref(task);
+}
+
+static gboolean aug_debounced(gpointer data)
+{
+    UnetAugmentPage *page = data;
+    page->aug_debounce_id = 0;
+    compute_augmented(page);
+    return G_SOURCE_REMOVE;
+}
+
+static void on_aug_setting(GSettings *s, const char *key, UnetAugmentPage *page)
+{
+    if (!g_str_has_prefix(key, "aug-"))
+        return;
+    if (page->aug_debounce_id)
+        g_source_remove(page->aug_debounce_id);
+    page->aug_debounce_id = g_timeout_add(60, aug_debounced, page);
+}
+
+static void on_new_sample(GtkButton *b, UnetAugmentPage *page)
+{
+    if (!page->session)
+        return;
+    GSettings *s = unet_session_get_settings(page->session);
+    g_settings_set_uint64(s, "aug-seed", g_random_int_range(0, 1000000000));
+}
+
+guint unet_augment_page_get_augment_count(UnetAugmentPage *page)
+{
+    return page->aug_count;
+}
+
 /* ---- Pair ---- */
 
 static void on_pair_loaded(UnetSession *s, gpointer pair, UnetAugmentPage *page)
@@ -173,6 +297,7 @@ static void on_pair_loaded(UnetSession *s, gpointer pair, UnetAugmentPage *page)
                                    p->pair.labels.height);
     }
     compute_weights(page);
+    compute_augmented(page);
 }
 
 static void on_pixel_hovered(UnetImageView *view, int x, int y, UnetAugmentPage *page)
@@ -202,6 +327,15 @@ UnetImageView *unet_augment_page_get_augmented_view(UnetAugmentPage *page)
     return page->augmented_view;
 }
 
+const float *unet_augment_page_get_weight_map(UnetAugmentPage *page, int *width, int *height)
+{
+    if (width)
+        *width = page->weight_w;
+    if (height)
+        *height = page->weight_h;
+    return page->weight;
+}
+
 guint unet_augment_page_get_weight_count(UnetAugmentPage *page)
 {
     return page->weight_count;
@@ -217,21 +351,41 @@ static void build_form(UnetAugmentPage *page, GSettings *s)
     unet_form_init(&f, page->form_grid, s);
     unet_form_heading(&f, _("Augmentation"));
     unet_form_switch(&f, _("_Flips and right-angle rotations"), "aug-flip",
-                     _("Mirror images and rotations by multiples of 90°"));
+                     _("One of: mirror left-right, mirror up-down, transpose, or a quarter turn"));
+    unet_form_spin(&f, _("Probability"), "aug-flip-p", 0, 1, 0.05, 2, NULL);
+    unet_form_switch(&f, _("_Shift, scale and rotation"), "aug-ssr",
+                     _("A random shift, zoom and rotation about the centre"));
+    unet_form_spin(&f, _("Probability"), "aug-ssr-p", 0, 1, 0.05, 2, NULL);
+    unet_form_spin(&f, _("Shift (fraction of the size)"), "aug-shift", 0, 0.5, 0.01, 3, NULL);
+    unet_form_spin(&f, _("Scale (±)"), "aug-scale", 0, 0.9, 0.01, 2, NULL);
+    unet_form_spin(&f, _("_Rotation (± degrees)"), "aug-rotate", 0, 180, 5, 0, NULL);
+    unet_form_switch(&f, _("Gaussian _noise"), "aug-noise", _("Added noise with a random variance"));
+    unet_form_spin(&f, _("Probability"), "aug-noise-p", 0, 1, 0.05, 2, NULL);
+    unet_form_spin(&f, _("Largest variance (0–255 scale)"), "aug-noise-var", 0, 2000, 1, 0, NULL);
+    unet_form_switch(&f, _("_Multiplicative noise"), "aug-mult", _("Each pixel times a random factor near 1"));
+    unet_form_spin(&f, _("Probability"), "aug-mult-p", 0, 1, 0.05, 2, NULL);
+    unet_form_spin(&f, _("Factor range (±)"), "aug-mult-range", 0, 0.9, 0.01, 2, NULL);
     unet_form_switch(&f, _("_Elastic deformation"), "aug-elastic",
-                     _("Smooth random deformations on a coarse grid, as in the U-Net paper"));
-    unet_form_spin(&f, _("Deformation _strength (px)"), "aug-elastic-sigma", 0, 50, 1, 1,
-                   _("Standard deviation of the grid displacements; the paper uses 10"));
-    unet_form_spin(&f, _("Deformation _grid"), "aug-elastic-grid", 2, 16, 1, 0,
-                   _("Grid points per side; the paper uses 3"));
-    unet_form_spin(&f, _("_Rotation (± degrees)"), "aug-rotation", 0, 180, 5, 0,
-                   _("Largest random rotation either way"));
-    unet_form_spin(&f, _("S_cale (± %)"), "aug-scale", 0, 50, 1, 0, _("Largest random zoom in or out"));
-    unet_form_spin(&f, _("_Brightness and contrast (± %)"), "aug-intensity", 0, 50, 1, 0,
-                   _("Largest random change of brightness and contrast"));
-    unet_form_spin(&f, _("_Noise (σ)"), "aug-noise", 0, 0.5, 0.01, 2,
-                   _("Gaussian noise relative to the intensity range"));
+                     _("A smooth random displacement field (albumentations ElasticTransform)"));
+    unet_form_spin(&f, _("Probability"), "aug-elastic-p", 0, 1, 0.05, 2, NULL);
+    unet_form_spin(&f, _("Strength alpha (px)"), "aug-elastic-alpha", 0, 500, 1, 1, NULL);
+    unet_form_spin(&f, _("Smoothness sigma (px)"), "aug-elastic-sigma", 0.5, 100, 0.5, 1, NULL);
+    unet_form_spin(&f, _("Affine range (px)"), "aug-elastic-affine", 0, 100, 0.5, 1, NULL);
+    unet_form_switch(&f, _("_Grid deformation (paper)"), "aug-grid",
+                     _("Random displacement vectors on a coarse grid, interpolated bicubically, as in the U-Net "
+                       "paper"));
+    unet_form_spin(&f, _("Probability"), "aug-grid-p", 0, 1, 0.05, 2, NULL);
+    unet_form_spin(&f, _("Grid points per side"), "aug-grid-points", 2, 9, 1, 0, NULL);
+    unet_form_spin(&f, _("Displacement sd (px)"), "aug-grid-sd", 0, 100, 1, 1, NULL);
+    unet_form_switch(&f, _("_Brightness and contrast"), "aug-bc", _("A random change of brightness and contrast"));
+    unet_form_spin(&f, _("Probability"), "aug-bc-p", 0, 1, 0.05, 2, NULL);
+    unet_form_spin(&f, _("Brightness (±)"), "aug-brightness", 0, 1, 0.01, 2, NULL);
+    unet_form_spin(&f, _("Contrast (±)"), "aug-contrast", 0, 1, 0.01, 2, NULL);
     unet_form_spin(&f, _("Preview s_eed"), "aug-seed", 0, 1e9, 1, 0, _("Seed of the augmented sample shown"));
+    GtkWidget *reroll = gtk_button_new_with_mnemonic(_("_New Sample"));
+    gtk_widget_set_tooltip_text(reroll, _("Draw a new random seed for the augmented sample"));
+    g_signal_connect(reroll, "clicked", G_CALLBACK(on_new_sample), page);
+    unet_form_row_full(&f, _("Sample"), reroll, reroll);
 
     unet_form_heading(&f, _("Loss Weights"));
     unet_form_spin(&f, _("Border weight _w0"), "weight-w0", 0, 100, 1, 1,
@@ -253,6 +407,7 @@ static void set_session(UnetPage *p, UnetSession *session)
     unet_image_view_set_colormap(page->weight_view, unet_ui_settings_colormap(s));
     g_signal_connect_object(session, "pair-loaded", G_CALLBACK(on_pair_loaded), page, 0);
     g_signal_connect_object(s, "changed", G_CALLBACK(on_weight_setting), page, 0);
+    g_signal_connect_object(s, "changed", G_CALLBACK(on_aug_setting), page, 0);
     on_pair_loaded(session, (gpointer)unet_session_get_loaded_pair(session), page);
 }
 
@@ -268,9 +423,14 @@ static void unet_augment_page_dispose(GObject *object)
         g_cancellable_cancel(page->cancel);
     g_clear_object(&page->cancel);
     g_clear_handle_id(&page->debounce_id, g_source_remove);
+    if (page->aug_cancel)
+        g_cancellable_cancel(page->aug_cancel);
+    g_clear_object(&page->aug_cancel);
+    g_clear_handle_id(&page->aug_debounce_id, g_source_remove);
     gtk_widget_dispose_template(GTK_WIDGET(page), UNET_TYPE_AUGMENT_PAGE);
     g_clear_object(&page->session);
     g_clear_object(&page->transform);
+    g_clear_pointer(&page->weight, g_free);
     G_OBJECT_CLASS(unet_augment_page_parent_class)->dispose(object);
 }
 

@@ -21,6 +21,11 @@ UnetImageView *unet_augment_page_get_augmented_view(UnetAugmentPage *page);
 /* Shows an augmented sample (planar float image and its class labels). */
 void unet_augment_page_set_augmented(UnetAugmentPage *page, const float *image, int width, int height,
                                      int channels, const gint32 *labels);
+/* The weight map shown (NULL: none), width x height floats. */
+const float *unet_augment_page_get_weight_map(UnetAugmentPage *page, int *width, int *height);
+/* Augmented samples shown so far (each pair, aug-* setting or seed change
+ * adds one; computed in a worker thread with unet_augment_sample/apply). */
+guint unet_augment_page_get_augment_count(UnetAugmentPage *page);
 /* Weight maps computed so far (for tests: each pair and form change adds one). */
 guint unet_augment_page_get_weight_count(UnetAugmentPage *page);
 

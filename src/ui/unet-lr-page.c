@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "unet-form.h"
+#include "unet-run-config.h"
 #include "unet-ui-util.h"
 
 struct _UnetLrPage {
@@ -117,6 +118,9 @@ static void on_train_events(UnetSession *s, gpointer events_ptr, guint n, UnetLr
             }
             break;
         case UNET_EVENT_LR_TEST_POINT:
+            /* A new curve (also the one a training run with rate 0 measures first). */
+            if (ev->step == 0 && page->lr->len)
+                reset(page);
             unet_plot_append(page->lr_plot, UNET_LR_SERIES_RAW, ev->lr, ev->loss);
             unet_plot_append(page->lr_plot, UNET_LR_SERIES_SMOOTHED, ev->lr, ev->smoothed_loss);
             g_array_append_val(page->lr, ev->lr);
@@ -125,16 +129,16 @@ static void on_train_events(UnetSession *s, gpointer events_ptr, guint n, UnetLr
             last = ev;
             break;
         case UNET_EVENT_ERROR:
-            if (mine) {
+            if (mine)
                 unet_session_message(s, TRUE, _("The range test stopped: %s"), ev->message ? ev->message : "");
-                set_state(page, UNET_RUN_IDLE);
-            }
             break;
         case UNET_EVENT_FINISHED:
-            if (mine) {
+            if (mine)
                 gtk_label_set_text(page->status_label, ev->message ? ev->message : _("Range test finished"));
-                set_state(page, UNET_RUN_IDLE);
-            }
+            break;
+        case UNET_EVENT_LR_TEST_DONE:
+            if (mine && ev->message)
+                gtk_label_set_text(page->status_label, ev->message);
             break;
         default:
             break;
@@ -171,8 +175,76 @@ static void get_run_info(UnetPage *p, UnetRunInfo *info)
 {
     UnetLrPage *page = UNET_LR_PAGE(p);
     info->state = page->state;
-    info->can_start = page->can_start && page->state == UNET_RUN_IDLE;
+    info->can_start = page->can_start && page->state == UNET_RUN_IDLE && page->session &&
+                      !unet_session_is_running(page->session) &&
+                      unet_dataset_store_get_path(unet_session_get_store(page->session)) != NULL;
     info->start_label = _("Start Range Test (F5)");
+}
+
+static void run_start(UnetPage *p)
+{
+    UnetLrPage *page = UNET_LR_PAGE(p);
+    if (!page->session)
+        return;
+    GSettings *s = unet_session_get_settings(page->session);
+    GError *error = NULL;
+    UnetModelConfig mc;
+    UnetTrainConfig *cfg = g_new0(UnetTrainConfig, 1);
+    const char *data = unet_dataset_store_get_path(unet_session_get_store(page->session));
+    /* The range test trains the Training page's model; nothing is written. */
+    gboolean ok = unet_ui_model_config_from_settings(s, 0, &mc, &error) &&
+                  unet_ui_train_config_from_settings(s, data, &mc, cfg, &error) &&
+                  unet_session_start_trainer(page->session, cfg, UNET_TRAIN_LR_TEST, "lrtest", &error);
+    g_free(cfg);
+    if (!ok) {
+        unet_session_message(page->session, TRUE, _("Could not start the range test: %s"), error->message);
+        g_error_free(error);
+        return;
+    }
+    reset(page);
+    gtk_progress_bar_set_fraction(page->progress, 0);
+    gtk_label_set_text(page->status_label, _("Preparing the data…"));
+    set_state(page, UNET_RUN_RUNNING);
+}
+
+static void run_pause(UnetPage *p)
+{
+    UnetLrPage *page = UNET_LR_PAGE(p);
+    if (!page->session || g_strcmp0(unet_session_get_run_owner(page->session), "lrtest"))
+        return;
+    UnetTrainer *t = unet_session_get_trainer(page->session);
+    if (!t)
+        return;
+    if (unet_trainer_is_paused(t)) {
+        unet_trainer_resume(t);
+        set_state(page, UNET_RUN_RUNNING);
+    } else {
+        unet_trainer_pause(t);
+        set_state(page, UNET_RUN_PAUSED);
+    }
+}
+
+static void run_stop(UnetPage *p)
+{
+    UnetLrPage *page = UNET_LR_PAGE(p);
+    if (!page->session || g_strcmp0(unet_session_get_run_owner(page->session), "lrtest"))
+        return;
+    UnetTrainer *t = unet_session_get_trainer(page->session);
+    if (t && unet_trainer_is_paused(t))
+        unet_trainer_resume(t);
+    unet_session_stop_trainer(page->session);
+}
+
+static void on_run_finished(UnetSession *s, const char *owner, int status, const char *message, UnetLrPage *page)
+{
+    if (!g_strcmp0(owner, "lrtest"))
+        set_state(page, UNET_RUN_IDLE);
+    unet_page_run_changed(UNET_PAGE(page));
+}
+
+static void on_pair_loaded(UnetSession *s, gpointer pair, UnetLrPage *page)
+{
+    unet_page_run_changed(UNET_PAGE(page));
 }
 
 void unet_lr_page_set_run_state(UnetLrPage *page, UnetRunState state, gboolean can_start)
@@ -214,12 +286,17 @@ static void set_session(UnetPage *p, UnetSession *session)
     build_form(page, s);
     g_signal_connect_object(session, "train-events", G_CALLBACK(on_train_events), page, 0);
     g_signal_connect_object(s, "changed::lr-test-divergence", G_CALLBACK(on_divergence_changed), page, 0);
+    g_signal_connect_object(session, "run-finished", G_CALLBACK(on_run_finished), page, 0);
+    g_signal_connect_object(session, "pair-loaded", G_CALLBACK(on_pair_loaded), page, 0);
 }
 
 static void page_iface_init(UnetPageInterface *iface)
 {
     iface->set_session = set_session;
     iface->get_run_info = get_run_info;
+    iface->run_start = run_start;
+    iface->run_pause = run_pause;
+    iface->run_stop = run_stop;
 }
 
 UnetPlot *unet_lr_page_get_plot(UnetLrPage *page)
@@ -278,6 +355,7 @@ static void unet_lr_page_init(UnetLrPage *page)
 {
     gtk_widget_init_template(GTK_WIDGET(page));
     page->state = UNET_RUN_IDLE;
+    page->can_start = TRUE;
     page->lr = g_array_new(FALSE, FALSE, sizeof(double));
     page->smoothed = g_array_new(FALSE, FALSE, sizeof(double));
     unet_plot_set_log_x(page->lr_plot, TRUE);

@@ -33,6 +33,25 @@ const char *unet_segment_page_get_image_path(UnetSegmentPage *page);
  * (may be NULL) and class labels (may be NULL). */
 void unet_segment_page_set_result(UnetSegmentPage *page, const float *probability, const gint32 *labels, int width,
                                   int height);
+/* Segments the image shown with the "segment-checkpoint" model by
+ * unet_predict in a worker thread (progress bar, cancel with Stop). FALSE
+ * when it cannot start (no image, no model, one running). Opening an image,
+ * or selecting a dataset pair while this page is shown, segments it. */
+gboolean unet_segment_page_segment(UnetSegmentPage *page);
+gboolean unet_segment_page_is_busy(UnetSegmentPage *page);
+void unet_segment_page_cancel(UnetSegmentPage *page);
+/* The thresholded labels of the last result (NULL: none) and the connected
+ * objects of its foreground (4-connected, ids 1..count). */
+const gint32 *unet_segment_page_get_labels(UnetSegmentPage *page, int *width, int *height);
+const gint32 *unet_segment_page_get_objects(UnetSegmentPage *page, int *count);
+/* Selects the object under image pixel (x, y): its outline is drawn and its
+ * area and mean probability shown. FALSE on background. */
+gboolean unet_segment_page_select_object(UnetSegmentPage *page, int x, int y);
+int unet_segment_page_get_selected_object(UnetSegmentPage *page);
+/* Mask as PNG (0/255 for two classes, else class ids); probabilities as a
+ * classes x height x width float32 .npy. */
+gboolean unet_segment_page_export_mask(UnetSegmentPage *page, const char *path, GError **error);
+gboolean unet_segment_page_export_probabilities(UnetSegmentPage *page, const char *path, GError **error);
 void unet_segment_page_set_run_state(UnetSegmentPage *page, UnetRunState state, gboolean can_start);
 
 UnetImageView *unet_segment_page_get_image_view(UnetSegmentPage *page);

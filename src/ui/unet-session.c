@@ -13,12 +13,14 @@ struct _UnetSession {
     GCancellable *open_cancel;
     UnetEventQueue *queue;
     char *run_owner;
+    UnetTrainer *trainer;
+    GCancellable *trainer_cancel; /* set when the window joins the trainer itself */
 };
 
 enum { PROP_0, PROP_SELECTED, N_PROPS };
 static GParamSpec *props[N_PROPS];
 
-enum { SIGNAL_PAIR_LOADED, SIGNAL_TRAIN_EVENTS, SIGNAL_MESSAGE, N_SIGNALS };
+enum { SIGNAL_PAIR_LOADED, SIGNAL_TRAIN_EVENTS, SIGNAL_MESSAGE, SIGNAL_RUN_FINISHED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE(UnetSession, unet_session, G_TYPE_OBJECT)
@@ -31,6 +33,7 @@ static void drain(UnetUiEvent *const *events, guint n, gpointer user)
 static void unet_session_dispose(GObject *object)
 {
     UnetSession *s = UNET_SESSION(object);
+    unet_session_stop_trainer_wait(s);
     if (s->load_cancel)
         g_cancellable_cancel(s->load_cancel);
     if (s->open_cancel)
@@ -90,6 +93,9 @@ static void unet_session_class_init(UnetSessionClass *klass)
                                                 NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_POINTER, G_TYPE_UINT);
     signals[SIGNAL_MESSAGE] = g_signal_new("message", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                                            NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_BOOLEAN);
+    signals[SIGNAL_RUN_FINISHED] = g_signal_new("run-finished", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                                NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_INT,
+                                                G_TYPE_STRING);
 }
 
 static void unet_session_init(UnetSession *s)
@@ -258,4 +264,95 @@ void unet_session_open_dataset(UnetSession *session, const char *path)
     guint64 seed = g_settings_get_uint64(session->settings, "split-seed");
     unet_dataset_store_open_async(session->store, path, &opt, val, seed, session->open_cancel, dataset_opened,
                                   g_object_ref(session));
+}
+
+/* ---- The trainer ---- */
+
+typedef struct TrainerWait {
+    UnetTrainer *trainer;
+    UnetStatus status;
+    char message[UNET_ERROR_MESSAGE_MAX];
+} TrainerWait;
+
+static void trainer_wait_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    TrainerWait *w = data;
+    UnetError err = { 0 };
+    w->status = unet_trainer_wait(w->trainer, &err);
+    g_strlcpy(w->message, err.message, sizeof w->message);
+    g_task_return_boolean(task, TRUE);
+}
+
+static void finish_run(UnetSession *s, UnetStatus status, const char *message)
+{
+    /* Every event the thread sent reaches the pages before the run ends. */
+    unet_event_queue_flush(s->queue);
+    unet_trainer_free(s->trainer);
+    s->trainer = NULL;
+    char *owner = g_strdup(s->run_owner);
+    unet_session_set_run_owner(s, NULL);
+    g_signal_emit(s, signals[SIGNAL_RUN_FINISHED], 0, owner, (int)status, message);
+    g_free(owner);
+}
+
+static void trainer_joined(GObject *source, GAsyncResult *result, gpointer data)
+{
+    UnetSession *s = UNET_SESSION(source);
+    TrainerWait *w = g_task_get_task_data(G_TASK(result));
+    /* The window may have joined and freed it itself meanwhile. */
+    if (s->trainer == w->trainer)
+        finish_run(s, w->status, w->message);
+}
+
+gboolean unet_session_start_trainer(UnetSession *session, const UnetTrainConfig *cfg, UnetTrainMode mode,
+                                    const char *owner, GError **error)
+{
+    g_return_val_if_fail(UNET_IS_SESSION(session), FALSE);
+    if (session->trainer) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_BUSY, _("Another run is still going; stop it first."));
+        return FALSE;
+    }
+    UnetError err = { 0 };
+    UnetTrainer *t = unet_trainer_new(cfg, unet_event_queue_callback, session->queue, &err);
+    if (!t || unet_trainer_start(t, mode, &err) != UNET_OK) {
+        unet_trainer_free(t);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.message);
+        return FALSE;
+    }
+    session->trainer = t;
+    unet_session_set_run_owner(session, owner);
+    TrainerWait *w = g_new0(TrainerWait, 1);
+    w->trainer = t;
+    GTask *task = g_task_new(session, NULL, trainer_joined, NULL);
+    g_task_set_task_data(task, w, g_free);
+    g_task_run_in_thread(task, trainer_wait_thread);
+    g_object_unref(task);
+    return TRUE;
+}
+
+UnetTrainer *unet_session_get_trainer(UnetSession *session)
+{
+    return session->trainer;
+}
+
+gboolean unet_session_is_running(UnetSession *session)
+{
+    return session->trainer != NULL;
+}
+
+void unet_session_stop_trainer(UnetSession *session)
+{
+    if (session->trainer)
+        unet_trainer_stop(session->trainer);
+}
+
+void unet_session_stop_trainer_wait(UnetSession *session)
+{
+    if (!session->trainer)
+        return;
+    unet_trainer_stop(session->trainer);
+    /* The waiting task joins the thread; wait for it on this thread's loop. */
+    UnetTrainer *t = session->trainer;
+    while (session->trainer == t)
+        g_main_context_iteration(NULL, TRUE);
 }

@@ -9,7 +9,11 @@
  *                           NULL when nothing is selected or it could not be read
  *   train-events (pointer, guint)  a batch of UnetUiEvent* from the trainer,
  *                           at most ~30 batches a second, on the main thread
- *   message (string, boolean)      a sentence for the user; TRUE: an error */
+ *   message (string, boolean)      a sentence for the user; TRUE: an error
+ *   run-finished (string, int, string)  the trainer thread of a run started
+ *                           with unet_session_start_trainer was joined: its
+ *                           owner, UnetStatus and message; every event of the
+ *                           run has been delivered before */
 #ifndef UNET_SESSION_H
 #define UNET_SESSION_H
 
@@ -49,6 +53,20 @@ UnetEventQueue *unet_session_get_event_queue(UnetSession *session);
  * ends. Pages ignore STARTED/FINISHED/ERROR events of other owners. */
 void unet_session_set_run_owner(UnetSession *session, const char *owner);
 const char *unet_session_get_run_owner(UnetSession *session);
+
+/* Starts a trainer (its own thread) on cfg for `owner`, with the session's
+ * event queue as callback; one run at a time. FALSE with a message when one
+ * is running or the trainer refuses the config. */
+gboolean unet_session_start_trainer(UnetSession *session, const UnetTrainConfig *cfg, UnetTrainMode mode,
+                                    const char *owner, GError **error);
+/* The running trainer (NULL: none) for pause/resume/stop flags. */
+UnetTrainer *unet_session_get_trainer(UnetSession *session);
+gboolean unet_session_is_running(UnetSession *session);
+/* Asks the running trainer to stop; run-finished follows when it has. */
+void unet_session_stop_trainer(UnetSession *session);
+/* Stops the trainer and joins it now (closing the window): blocks until the
+ * last checkpoint is written. */
+void unet_session_stop_trainer_wait(UnetSession *session);
 
 void unet_session_message(UnetSession *session, gboolean error, const char *format, ...) G_GNUC_PRINTF(3, 4);
 

@@ -34,11 +34,23 @@ UnetPlot *unet_train_page_get_metrics_plot(UnetTrainPage *page);
  * whether Start is offered. */
 void unet_train_page_set_run_state(UnetTrainPage *page, UnetRunState state, gboolean can_start);
 
-/* Series indices of the two charts. */
+/* Shows the curves of a run folder (metrics.csv) and offers to resume it;
+ * its best checkpoint becomes the Segment page's model. */
+gboolean unet_train_page_open_run(UnetTrainPage *page, const char *dir, GError **error);
+/* Continues the opened run (or the last one) from its last checkpoint. */
+gboolean unet_train_page_resume_run(UnetTrainPage *page);
+/* The folder of the running or last run, NULL before any. */
+const char *unet_train_page_get_run_dir(UnetTrainPage *page);
+/* STEP events of the current run drawn so far. */
+guint64 unet_train_page_get_step_events(UnetTrainPage *page);
+UnetPlot *unet_train_page_get_lr_plot(UnetTrainPage *page);
+
+/* Series indices of the charts. */
 enum {
     UNET_TRAIN_SERIES_STEP_LOSS = 0,
     UNET_TRAIN_SERIES_TRAIN_LOSS,
     UNET_TRAIN_SERIES_VAL_LOSS,
+    UNET_TRAIN_SERIES_STEP_SMOOTHED,
 };
 enum {
     UNET_TRAIN_SERIES_DICE = 0,

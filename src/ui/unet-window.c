@@ -405,9 +405,37 @@ static gboolean on_drop(GtkDropTarget *target, const GValue *value, double x, do
 
 /* ---- Window state ---- */
 
+static void on_close_answer(GtkDialog *dialog, int response, UnetWindow *win)
+{
+    gtk_window_destroy(GTK_WINDOW(dialog));
+    if (response != GTK_RESPONSE_ACCEPT)
+        return;
+    /* Stop leaves the last good checkpoint; the join waits for it. */
+    unet_session_stop_trainer_wait(win->session);
+    gtk_window_close(GTK_WINDOW(win));
+}
+
 static gboolean unet_window_close_request(GtkWindow *window)
 {
     UnetWindow *win = UNET_WINDOW(window);
+    if (win->session && unet_session_is_running(win->session)) {
+        /* GtkAlertDialog needs GTK 4.10; 4.8 has GtkMessageDialog. */
+        G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+        GtkWidget *d = gtk_message_dialog_new(window, GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+                                              GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE, "%s",
+                                              _("Stop the running job and close?"));
+        gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(d), "%s",
+                                                 _("Training stops after the current step and keeps its last "
+                                                   "checkpoint, so the run can be resumed later."));
+        gtk_dialog_add_button(GTK_DIALOG(d), _("_Cancel"), GTK_RESPONSE_CANCEL);
+        GtkWidget *b = gtk_dialog_add_button(GTK_DIALOG(d), _("_Stop and Close"), GTK_RESPONSE_ACCEPT);
+        gtk_widget_add_css_class(b, "destructive-action");
+        gtk_dialog_set_default_response(GTK_DIALOG(d), GTK_RESPONSE_CANCEL);
+        G_GNUC_END_IGNORE_DEPRECATIONS
+        g_signal_connect(d, "response", G_CALLBACK(on_close_answer), win);
+        gtk_window_present(GTK_WINDOW(d));
+        return TRUE;
+    }
     if (win->settings) {
         int w, h;
         gtk_window_get_default_size(window, &w, &h);

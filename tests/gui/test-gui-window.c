@@ -327,6 +327,7 @@ int main(void)
     /* Training page: events from a thread reach the charts. */
     unet_window_show_page(win, "training");
     UnetTrainPage *train = UNET_TRAIN_PAGE(unet_window_get_page(win, "training"));
+    unet_session_set_run_owner(session, "training");
     GThread *t = g_thread_new("trainer", push_training_events, unet_session_get_event_queue(session));
     g_thread_join(t);
     UnetPlot *loss = unet_train_page_get_loss_plot(train);
@@ -349,6 +350,7 @@ int main(void)
     /* LR test page: points, suggestion and divergence markers. */
     unet_window_show_page(win, "lrtest");
     UnetLrPage *lr = UNET_LR_PAGE(unet_window_get_page(win, "lrtest"));
+    unet_session_set_run_owner(session, "lrtest");
     t = g_thread_new("lrtest", push_lr_events, unet_session_get_event_queue(session));
     g_thread_join(t);
     CHECK(gui_test_wait_until(plot_has_points, unet_lr_page_get_plot(lr), 5000));
@@ -361,6 +363,7 @@ int main(void)
     CHECK(unet_plot_get_n_markers(unet_lr_page_get_plot(lr)) == 2);
     px = shoot("window-lrtest", &pw, &ph);
     g_free(px);
+    unet_session_set_run_owner(session, NULL);
 
     /* Segment page: an image opened as a dropped file would be. */
     char *img_path = g_build_filename(ds_dir, "images", "002.png", NULL);
