@@ -304,11 +304,7 @@ UnetStatus train_sample_make(const SampleSpec *spec, int64_t epoch, int64_t inde
     float *wgt_aug = have_w ? scratch(sc, SC_WGT_AUG, apx * sizeof(float)) : NULL;
     if (!img_aug || !lab_aug || (have_w && !wgt_aug))
         return unet_error_set(err, UNET_ERR_NOMEM, "out of memory for an augmentation result");
-<<<<<<< HEAD
     st = unet_augment_apply(&rec, img, C, lab, wgt, img_aug, lab_aug, wgt_aug, &sc->augment, err);
-=======
-    st = unet_augment_apply(&rec, img, C, lab, wgt, img_aug, lab_aug, wgt_aug, NULL, err);
->>>>>>> guiwire
     if (st)
         return st;
     /* A pipeline that changes the size (pad_if_needed) is centred on the tile. */
