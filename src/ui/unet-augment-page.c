@@ -1,5 +1,4 @@
-/* unet-augment-page.c - UnetAugmentPage: augmentation form, the 3x3 panel of
- * the pair against its augmented sample, and the overlap-tile geometry. */
+/* unet-augment-page.c - UnetAugmentPage: augmentation form, 3x3 sample panel, overlap-tile view. */
 #include "unet-augment-page.h"
 
 #include <glib/gi18n.h>

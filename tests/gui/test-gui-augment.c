@@ -244,8 +244,10 @@ int main(void)
 
     /* "New Sample": another seed, another image. */
     int w, h, c;
-    const float *v = unet_image_view_get_values(GTK_IS_WIDGET(aug_view) ? UNET_IMAGE_VIEW(aug_view) : NULL, &w, &h,
-                                                &c);
+    const float *v = unet_image_view_get_values(UNET_IMAGE_VIEW(aug_view), &w, &h, &c);
+    CHECK(v != NULL);
+    if (!v)
+        return test_finish("gui-augment");
     float *before = g_memdup2(v, sizeof(float) * (gsize)w * h * c);
     guint64 seed0 = unet_augment_page_get_seed(page);
     g_signal_emit_by_name(unet_augment_page_get_new_sample_button(page), "clicked");
