@@ -259,6 +259,7 @@ int main(void)
     shoot("workflow-training");
     const char *run = unet_train_page_get_run_dir(train);
     CHECK(run != NULL);
+    char *run1 = g_strdup(run); /* the page's string goes with the next run */
     char *csv = g_build_filename(run, "metrics.csv", NULL);
     int rows = count_rows(csv, "step,");
     guint64 steps = unet_train_page_get_step_events(train);
@@ -410,7 +411,8 @@ int main(void)
     CHECK(unet_session_is_running(session));
     CHECK(gui_test_wait_until(steps_reached, train, 60000));
     char *run2 = g_strdup(unet_train_page_get_run_dir(train));
-    CHECK(run2 != NULL && g_strcmp0(run2, run) != 0);
+    CHECK(run2 != NULL && g_strcmp0(run2, run1) != 0);
+    g_free(run1);
     g_action_group_activate_action(G_ACTION_GROUP(win), "run-pause", NULL);
     CHECK(run_state(win) == UNET_RUN_PAUSED);
     gui_test_spin(400); /* the step under way when Pause came may still report */
