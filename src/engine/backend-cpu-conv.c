@@ -2,21 +2,27 @@
  * backend through oneDNN primitives, created once per shape and cached.
  *
  * Each shape has a plan with up to three passes (forward, backward-data,
- * backward-weights). The 2x2 stride-2 up-convolution runs on the convolution
- * primitives with the roles swapped (its forward is a convolution's
- * backward-data, its backward-data a convolution's forward, PyTorch's
- * [Ci,Co,2,2] weights being the convolution's [O,I,2,2]): oneDNN's
- * deconvolution primitive does the same but adds the bias through a
- * temporary as large as the output. A pass picks the operand layouts oneDNN serves with a
+ * backward-weights). A pass picks the operand layouts oneDNN serves with a
  * JIT kernel, trying in turn: both activations blocked (nChw16c / nChw8c,
  * zero-padded when the channel count is not a multiple of the block), plain
- * source with blocked destination (oneDNN's first-layer kernels for 1-3
- * input channels), then both plain (its im2col + GEMM kernels). Operands in
- * another layout are staged through scratch buffers. Parameters stay in
- * PyTorch layout; weights are reordered into the primitive's format on every
- * call (about 1% of a training step for the default U-Net) because the
- * backend cannot see every write to a parameter arena, and weight gradients
- * are reordered back with a sum post-op so that they add into dw. */
+ * source with blocked destination (oneDNN's first-layer kernels for a few
+ * input channels), then both plain (its im2col + GEMM kernels); operands in
+ * another layout are staged through scratch buffers.
+ *
+ * The 2x2 stride-2 up-convolution runs on the convolution primitives with
+ * the roles swapped (its forward is a convolution's backward-data, its
+ * backward-data a convolution's forward, PyTorch's [Ci,Co,2,2] weights
+ * being the convolution's [O,I,2,2]); oneDNN's deconvolution primitive does
+ * the same but adds the bias through a temporary as large as the output.
+ * On blocked tensors its forward, its weight gradient on large images, and
+ * the 1x1 head to a few plain channels use backend-cpu-kernels.c instead,
+ * which measured faster on the U-Net's shapes (and needs no padded copies).
+ *
+ * Parameters stay in PyTorch layout: weights are reordered into the
+ * primitive's format on every call, because the backend cannot see every
+ * write to a parameter arena, and weight gradients are reordered back with
+ * a sum post-op so that they add into dw. Every oneDNN status is checked;
+ * a failure names the op, the shapes and the pass. */
 #include "backend-cpu-private.h"
 
 #include <oneapi/dnnl/dnnl_debug.h>
@@ -729,8 +735,9 @@ UnetStatus cpu_upconv2x2_backward(UnetBackend *be, UnetTensor *dx, UnetTensor *d
         return s;
     CpuBackend *cpu = cpu_impl(be);
     const size_t wbytes = unet_tensor_numel(w) * sizeof(float);
-    const int direct_w = all_blocked(cpu, x, dy, NULL);
-    const int direct_d = dx && all_blocked(cpu, dx, dy, NULL);
+    /* measured on the U-Net's shapes: our weight-gradient kernel wins from
+     * about 100x100 inputs up, oneDNN below and for the data gradient */
+    const int direct_w = all_blocked(cpu, x, dy, NULL) && (size_t)x->h * x->w >= 4096;
     if (direct_w && (dw || db)) {
         if (dw) {
             float *dwp = cpu_scratch(be, CPU_SCRATCH_WEIGHTS, wbytes, op);
@@ -741,15 +748,7 @@ UnetStatus cpu_upconv2x2_backward(UnetBackend *be, UnetTensor *dx, UnetTensor *d
         if (db)
             add_bias_grad(cpu, db->data, dy);
     }
-    if (direct_d) {
-        float *wq = cpu_scratch(be, CPU_SCRATCH_WEIGHTS, wbytes, op);
-        if (!wq)
-            return be->error.status;
-        cpu_upconv_blocked_backward_data(cpu, dx, dy, w->data, wq, accumulate);
-    }
-    /* whatever the blocked kernels did not take goes to oneDNN */
-    if (direct_d)
-        dx = NULL;
+    /* what the blocked kernels did not take goes to oneDNN */
     if (direct_w)
         dw = db = NULL;
     if (!dx && !dw && !db)

@@ -180,11 +180,9 @@ void cpu_conv_destroy(UnetBackend *be);
 
 /* ---- backend-cpu-kernels.c: hand-written kernels on blocked tensors -----
  * x, y/dy and dx share one block width B (8 or 16) that divides Ci and Co.
- * w is PyTorch's [Ci,Co,2,2]; wp/wq/dwp are Ci*Co*4-float work buffers. */
+ * w is PyTorch's [Ci,Co,2,2]; wp/dwp are Ci*Co*4-float work buffers. */
 void cpu_upconv_blocked_forward(CpuBackend *cpu, UnetTensor *y, const UnetTensor *x,
                                 const float *w, const float *bias, float *wp);
-void cpu_upconv_blocked_backward_data(CpuBackend *cpu, UnetTensor *dx, const UnetTensor *dy,
-                                      const float *w, float *wq, int accumulate);
 void cpu_upconv_blocked_backward_weights(CpuBackend *cpu, float *dw, const UnetTensor *x,
                                          const UnetTensor *dy, float *dwp);
 /* The 1x1 head: x (and dx) blocked, y/dy plain with at most CPU_HEAD_MAX_CO
