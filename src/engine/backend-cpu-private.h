@@ -35,7 +35,7 @@ enum {
     CPU_SCRATCH_WEIGHTS,   /* weights, or their gradient, in a primitive's format */
     CPU_SCRATCH_DBIAS,     /* bias gradient before it is added to db */
     CPU_SCRATCH_A,         /* operands staged into another layout, or outputs */
-    CPU_SCRATCH_B,         /* computed aside before being converted or added */
+    CPU_SCRATCH_B,         /* computed aside, then converted or added */
     CPU_SCRATCH_C,
     CPU_SCRATCH_COUNT
 };
