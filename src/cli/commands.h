@@ -28,5 +28,7 @@ int unet_cmd_evaluate(int argc, char **argv);
 int unet_cmd_bench(int argc, char **argv);
 int unet_cmd_weightmap(int argc, char **argv);
 int unet_cmd_augment(int argc, char **argv);
+int unet_cmd_train(int argc, char **argv);
+int unet_cmd_lr_test(int argc, char **argv);
 
 #endif
