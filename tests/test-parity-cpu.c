@@ -396,6 +396,7 @@ int main(int argc, char **argv)
     conv_case(1, 48, 10, 9, 64, 3, 1, 1, 1, 1, 1);    /* same padding, view, accumulate */
     upconv_case(1, 1024, 4, 3, 512, 0);
     upconv_case(2, 128, 6, 7, 64, 1);
+    upconv_case(1, 48, 5, 13, 32, 1); /* partial channel groups, several pixel tiles */
     skip_case();
     error_messages();
     models();

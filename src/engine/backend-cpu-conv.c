@@ -613,6 +613,15 @@ static UnetStatus check_grads(UnetBackend *be, const char *op, const UnetTensor 
 
 /* ---- the ops ------------------------------------------------------------ */
 
+/* A 1x1 head from blocked x to a few plain channels (backend-cpu-kernels.c). */
+static int is_head(const CpuBackend *cpu, const UnetTensor *x, const UnetTensor *y,
+                   const UnetTensor *dx, const UnetConvDesc *d)
+{
+    return cpu->block > 0 && d->kernel == 1 && d->stride == 1 && d->pad == 0 &&
+           x->layout == cpu->block && y->layout == 0 && y->c <= CPU_HEAD_MAX_CO &&
+           x->c <= CPU_HEAD_MAX_CI && (!dx || dx->layout == cpu->block);
+}
+
 UnetStatus cpu_conv2d_forward(UnetBackend *be, UnetTensor *y, const UnetTensor *x,
                               const UnetTensor *w, const UnetTensor *b, const UnetConvDesc *d)
 {
@@ -620,6 +629,10 @@ UnetStatus cpu_conv2d_forward(UnetBackend *be, UnetTensor *y, const UnetTensor *
     UnetStatus s = check_conv(be, op, y, x, w, b, d);
     if (s != UNET_OK)
         return s;
+    if (is_head(cpu_impl(be), x, y, NULL, d)) {
+        cpu_head_forward(cpu_impl(be), y, x, w->data, b ? b->data : NULL);
+        return UNET_OK;
+    }
     cpu_set_threads(cpu_impl(be));
     CpuConvPlan *pl = plan_get(be, 0, x->n, x->c, x->h, x->w, y->c, y->h, y->w, d->kernel,
                                d->stride, d->pad, b != NULL);
@@ -641,12 +654,41 @@ UnetStatus cpu_conv2d_backward(UnetBackend *be, UnetTensor *dx, UnetTensor *dw, 
                             unet_tensor_numel(db), dy->c);
     if (s != UNET_OK)
         return s;
-    cpu_set_threads(cpu_impl(be));
+    CpuBackend *cpu = cpu_impl(be);
+    if (is_head(cpu, x, dy, dx, d)) {
+        if (dw || db) {
+            double *part = cpu_scratch(be, CPU_SCRATCH_WEIGHTS, (size_t)cpu->threads * dy->c *
+                                       (x->c + 1) * sizeof(double), op);
+            if (!part)
+                return be->error.status;
+            float *dwd = dw ? dw->data : cpu_scratch(be, CPU_SCRATCH_DBIAS, (size_t)dy->c *
+                                                     x->c * sizeof(float), op);
+            if (!dwd)
+                return be->error.status;
+            cpu_head_backward_weights(cpu, dwd, db ? db->data : NULL, x, dy, part);
+        }
+        if (dx)
+            cpu_head_backward_data(cpu, dx, dy, w->data, accumulate);
+        return UNET_OK;
+    }
+    cpu_set_threads(cpu);
     CpuConvPlan *pl = plan_get(be, 0, x->n, x->c, x->h, x->w, dy->c, dy->h, dy->w, d->kernel,
                                d->stride, d->pad, db != NULL);
     if (!pl)
         return be->error.status;
     return run_backward(be, pl, dx, dw, db, dy, x, w, accumulate, op);
+}
+
+/* 1 when every given tensor is in the backend's blocked layout: the
+ * up-convolution then runs on the kernels of backend-cpu-upconv.c. */
+static int all_blocked(const CpuBackend *cpu, const UnetTensor *a, const UnetTensor *b,
+                       const UnetTensor *c)
+{
+    const UnetTensor *ts[3] = { a, b, c };
+    for (int i = 0; i < 3; i++)
+        if (ts[i] && ts[i]->layout != cpu->block)
+            return 0;
+    return cpu->block > 0;
 }
 
 UnetStatus cpu_upconv2x2_forward(UnetBackend *be, UnetTensor *y, const UnetTensor *x,
@@ -656,7 +698,15 @@ UnetStatus cpu_upconv2x2_forward(UnetBackend *be, UnetTensor *y, const UnetTenso
     UnetStatus s = check_upconv(be, op, y, x, w, b);
     if (s != UNET_OK)
         return s;
-    cpu_set_threads(cpu_impl(be));
+    CpuBackend *cpu = cpu_impl(be);
+    if (all_blocked(cpu, y, x, NULL)) {
+        float *wp = cpu_scratch(be, CPU_SCRATCH_WEIGHTS, unet_tensor_numel(w) * sizeof(float), op);
+        if (!wp)
+            return be->error.status;
+        cpu_upconv_blocked_forward(cpu, y, x, w->data, b ? b->data : NULL, wp);
+        return UNET_OK;
+    }
+    cpu_set_threads(cpu);
     CpuConvPlan *pl = plan_get(be, 1, x->n, x->c, x->h, x->w, y->c, y->h, y->w, 2, 2, 0,
                                b != NULL);
     if (!pl)
@@ -677,7 +727,34 @@ UnetStatus cpu_upconv2x2_backward(UnetBackend *be, UnetTensor *dx, UnetTensor *d
                             unet_tensor_numel(db), dy->c);
     if (s != UNET_OK)
         return s;
-    cpu_set_threads(cpu_impl(be));
+    CpuBackend *cpu = cpu_impl(be);
+    const size_t wbytes = unet_tensor_numel(w) * sizeof(float);
+    const int direct_w = all_blocked(cpu, x, dy, NULL);
+    const int direct_d = dx && all_blocked(cpu, dx, dy, NULL);
+    if (direct_w && (dw || db)) {
+        if (dw) {
+            float *dwp = cpu_scratch(be, CPU_SCRATCH_WEIGHTS, wbytes, op);
+            if (!dwp)
+                return be->error.status;
+            cpu_upconv_blocked_backward_weights(cpu, dw->data, x, dy, dwp);
+        }
+        if (db)
+            add_bias_grad(cpu, db->data, dy);
+    }
+    if (direct_d) {
+        float *wq = cpu_scratch(be, CPU_SCRATCH_WEIGHTS, wbytes, op);
+        if (!wq)
+            return be->error.status;
+        cpu_upconv_blocked_backward_data(cpu, dx, dy, w->data, wq, accumulate);
+    }
+    /* whatever the blocked kernels did not take goes to oneDNN */
+    if (direct_d)
+        dx = NULL;
+    if (direct_w)
+        dw = db = NULL;
+    if (!dx && !dw && !db)
+        return UNET_OK;
+    cpu_set_threads(cpu);
     CpuConvPlan *pl = plan_get(be, 1, x->n, x->c, x->h, x->w, dy->c, dy->h, dy->w, 2, 2, 0,
                                db != NULL);
     if (!pl)
