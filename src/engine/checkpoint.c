@@ -383,10 +383,11 @@ UnetStatus unet_checkpoint_load(const char *path, UnetModel *model, UnetOptimize
     LoadCtx c = { .path = path, .st = st, .err = err, .status = UNET_OK };
     const char *format = unet_safetensors_metadata(st, "format");
     if (format && strcmp(format, UNET_CHECKPOINT_FORMAT)) {
+        /* the message quotes format, which lives in st: write it first */
+        s = unet_error_set(err, UNET_ERR_FORMAT, "%s is in format '%s'; this version of unet reads '%s'", path,
+                           format, UNET_CHECKPOINT_FORMAT);
         unet_safetensors_close(st);
-        return unet_error_set(err, UNET_ERR_FORMAT,
-                              "%s is in format '%s'; this version of unet reads '%s'", path, format,
-                              UNET_CHECKPOINT_FORMAT);
+        return s;
     }
     const char *fcfg = unet_safetensors_metadata(st, "model_config");
     c.file_cfg = strdup(fcfg ? fcfg : "not stored");

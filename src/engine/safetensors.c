@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileutil.h"
+
 static const struct {
     const char *name;
     size_t size;
@@ -830,12 +832,14 @@ UnetStatus unet_safetensors_writer_save(const UnetSafetensorsWriter *w, const ch
         return unet_error_set(err, UNET_ERR_NOMEM, "cannot write '%s': out of memory", path);
 
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    char *tmp = malloc(plen + 48);
     if (!tmp) {
         free(header);
         return unet_error_set(err, UNET_ERR_NOMEM, "cannot write '%s': out of memory", path);
     }
-    snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
+    /* The PID in the name lets a later save remove what a killed one left. */
+    unet_remove_stale_temps(path);
+    snprintf(tmp, plen + 48, "%s.tmp-%ld-XXXXXX", path, (long)getpid());
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
