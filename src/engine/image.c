@@ -1217,12 +1217,14 @@ typedef struct PngWrite {
     png_structp png;
     png_infop info;
     unsigned char *row;
+    int sys_errno;      /* errno when libpng gave up ("Write Error" alone says too little) */
     char message[300];
 } PngWrite;
 
 static void png_write_error_cb(png_structp png, png_const_charp msg)
 {
     PngWrite *w = png_get_error_ptr(png);
+    w->sys_errno = errno;
     snprintf(w->message, sizeof w->message, "%s", msg);
     png_longjmp(png, 1);
 }
@@ -1273,6 +1275,8 @@ static UnetStatus png_write_file(FILE *f, void *user, UnetError *err)
     w->row = NULL;
     if (rc == -2)
         return unet_error_set(err, UNET_ERR_NOMEM, "out of memory");
+    if (rc != 0 && ferror(f) && w->sys_errno)
+        return unet_error_set(err, UNET_ERR_IO, "%s", strerror(w->sys_errno));
     if (rc != 0)
         return unet_error_set(err, UNET_ERR_IO, "%s", w->message);
     return UNET_OK;
