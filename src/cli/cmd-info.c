@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "checkpoint.h"
+#include "image.h"
 #include "safetensors.h"
 
 #include "cli-model-options.h"
@@ -61,11 +62,12 @@ static char *read_text(const char *path, UnetError *err)
             cap *= 2;
         }
     }
-    int bad = ferror(f);
+    int bad = ferror(f) ? errno : 0;
     fclose(f);
     if (!buf || bad) {
         free(buf);
-        unet_error_set(err, bad ? UNET_ERR_IO : UNET_ERR_NOMEM, "cannot read %s", path);
+        unet_error_set(err, bad ? UNET_ERR_IO : UNET_ERR_NOMEM, "cannot read %s: %s", path,
+                       strerror(bad ? bad : ENOMEM));
         return NULL;
     }
     buf[len] = '\0';
@@ -81,6 +83,21 @@ static UnetStatus config_from_file(const char *path, UnetModelConfig *cfg, UnetE
         return err->status;
     UnetStatus st;
     json_object *root = json_tokener_parse(text), *inner;
+    if (!root) {
+        /* not JSON at all: say what it is rather than how JSON failed */
+        UnetImageFormat fmt = unet_image_sniff(path);
+        if (fmt != UNET_IMAGE_FORMAT_NONE)
+            st = unet_error_set(err, UNET_ERR_FORMAT, "%s is a %s image, not a checkpoint (.safetensors) or a "
+                                "JSON model config", path, unet_image_format_name(fmt));
+        else if (!text[0])
+            st = unet_error_set(err, UNET_ERR_FORMAT, "%s is empty; give a checkpoint (.safetensors) or a JSON "
+                                "model config", path);
+        else
+            st = unet_error_set(err, UNET_ERR_FORMAT, "%s is neither a checkpoint (.safetensors) nor a JSON "
+                                "model config", path);
+        free(text);
+        return st;
+    }
     if (root && json_object_is_type(root, json_type_object) &&
         json_object_object_get_ex(root, "model", &inner) &&
         json_object_is_type(inner, json_type_object))
@@ -165,7 +182,13 @@ static int looks_like_safetensors(const char *path)
         return 0;
     size_t got = fread(head, 1, sizeof head, f);
     fclose(f);
-    return got == sizeof head && head[8] == '{' && head[7] == 0 && head[6] == 0;
+    if (got != sizeof head || head[8] != '{')
+        return 0;
+    /* the length is binary; a JSON text would have only text before its '{' */
+    for (int i = 0; i < 8; i++)
+        if (head[i] < 0x20 && head[i] != '\t' && head[i] != '\n' && head[i] != '\r')
+            return 1;
+    return head[7] == 0 && head[6] == 0;
 }
 
 int unet_cli_info_report(const UnetModelConfig *cfg, const char *source, const char *checkpoint,

@@ -140,6 +140,13 @@ static UnetStatus detect(const ImageSource *src, UnetImageFormat *fmt, UnetError
         n = (int)(src->size < sizeof h ? src->size : sizeof h);
         memcpy(h, src->mem, (size_t)n);
     } else {
+        /* a folder reads as empty and a FIFO would block: say what it is */
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            return unet_error_set(err, UNET_ERR_IO, "%s is a folder, not an image file", path);
+        if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+            return unet_error_set(err, UNET_ERR_IO, "%s is not a regular file (a device, pipe or socket); give "
+                                  "an image file", path);
         FILE *f = fopen(path, "rb");
         if (!f)
             return unet_error_set(err, UNET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
