@@ -70,6 +70,16 @@ expect_rc 2 "tiles odd border" "$UNET" tiles "$TMP/b/images/000.png" --input-siz
 grep -q "even" "$TMP/err" || fail "odd border message: $(cat "$TMP/err")"
 expect_rc 2 "tiles no sizes" "$UNET" tiles "$TMP/b/images/000.png" --out "$TMP/t3.png"
 expect_rc 2 "tiles highlight range" "$UNET" tiles "$TMP/b/images/000.png" --input-size 44 --output-size 20 --out "$TMP/t3.png" --highlight 16
+# tiles from a model's geometry: a config file and a checkpoint give the same grid
+printf '{"model":"unet","depth":3,"base":4}' >"$TMP/model.json"
+expect_rc 0 "tiles model config" "$UNET" tiles "$TMP/b/images/000.png" --model "$TMP/model.json" --size 100 --out "$TMP/t4.png"
+grep -q "tiles 100 -> 60 (border 20)" "$TMP/out" || fail "tiles --model geometry: $(cat "$TMP/out")"
+"$UNET" init --depth 3 --base 4 --out "$TMP/model.safetensors" >/dev/null 2>&1 || fail "init for tiles --model"
+expect_rc 0 "tiles model checkpoint" "$UNET" tiles "$TMP/b/images/000.png" --model "$TMP/model.safetensors" --size 99 --out "$TMP/t5.png"
+grep -q "tiles 100 -> 60 (border 20)" "$TMP/out" || fail "tiles --model checkpoint geometry: $(cat "$TMP/out")"
+expect_rc 2 "tiles model and sizes" "$UNET" tiles "$TMP/b/images/000.png" --model "$TMP/model.json" --input-size 44 --output-size 20 --out "$TMP/t3.png"
+expect_rc 1 "tiles missing model" "$UNET" tiles "$TMP/b/images/000.png" --model "$TMP/none.json" --out "$TMP/t3.png"
+grep -q "none.json" "$TMP/err" || fail "missing model message: $(cat "$TMP/err")"
 expect_rc 1 "tiles damaged image" "$UNET" tiles "$TMP/a/images/002.png" --input-size 44 --output-size 20 --out "$TMP/t3.png"
 grep -q "^unet tiles: .*images/002.png" "$TMP/err" || fail "damaged image message: $(cat "$TMP/err")"
 [ -e "$TMP/t3.png" ] && fail "a failed tiles run left an output file"

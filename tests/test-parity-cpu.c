@@ -8,13 +8,17 @@
  * U-Net's channel counts (blocked layout with many blocks, the 1-channel
  * first layer and head, 1024 -> 512 up-convolution), operands that arrive
  * in different layouts (a plain view beside a blocked tensor), and the
- * error messages of refused shapes.
+ * error messages of refused shapes. Part 3 runs whole models of model.h
+ * (unet with and without batch norm, light, fcn; small widths and images)
+ * through a training step on both backends and compares logits, loss and
+ * every parameter gradient.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+#include "model.h"
 #include "op-harness.h"
 #include "test-common.h"
 
@@ -210,6 +214,133 @@ static void skip_case(void)
         dual_free(all[i]);
 }
 
+/* max |a - r| / max |r| of two host arrays. */
+static double rel_error(const float *a, const float *r, size_t count)
+{
+    double scale = 0.0, worst = 0.0;
+    for (size_t i = 0; i < count; i++) {
+        if (fabs(r[i]) > scale)
+            scale = fabs(r[i]);
+        double e = fabs((double)a[i] - (double)r[i]);
+        if (!(e <= worst))
+            worst = e;
+    }
+    return scale > 0.0 ? worst / scale : worst;
+}
+
+/* One training forward, loss and backward of cfg on both backends from the
+ * same parameters and data. */
+static void model_case(const UnetModelConfig *cfg, int n, int near)
+{
+    char name[96];
+    snprintf(name, sizeof name, "model %s base %d depth %d norm %s classes %d",
+             unet_arch_name(cfg->arch), cfg->base, cfg->depth, unet_norm_name(cfg->norm),
+             cfg->classes);
+    int in, out;
+    CHECK(unet_model_valid_input_size(cfg, near, &in, &out) == 0);
+    UnetError err = { 0 };
+    UnetModel *m[2];
+    float *grad[2] = { NULL, NULL }, *logit[2] = { NULL, NULL }, lossv[2] = { 0, 0 };
+    size_t nx = (size_t)n * cfg->in_channels * in * in, ny = (size_t)n * out * out;
+    float *hx = host_rand(nx, 0, 1), *ht = host_rand(ny, 0, 1);
+    for (size_t i = 0; i < ny; i++)
+        ht[i] = cfg->classes == 1 ? (ht[i] > 0.5f) : (float)(int)(ht[i] * cfg->classes * 0.999f);
+    size_t nl = (size_t)n * cfg->classes * out * out;
+    for (int b = 0; b < 2; b++) {
+        m[b] = unet_model_new(cfg, be[b], &err);
+        CHECK_MSG(m[b], "%s: %s", name, err.message);
+        if (!m[b])
+            return;
+        UnetTensor x, t, loss, dl, *logits = NULL;
+        CHECK(be[b]->tensor_init(be[b], &x, n, cfg->in_channels, in, in) == UNET_OK);
+        CHECK(be[b]->tensor_upload(be[b], &x, hx) == UNET_OK);
+        CHECK(be[b]->tensor_init(be[b], &t, n, 1, out, out) == UNET_OK);
+        CHECK(be[b]->tensor_upload(be[b], &t, ht) == UNET_OK);
+        CHECK(be[b]->tensor_init(be[b], &loss, 1, 1, 1, 1) == UNET_OK);
+        CHECK(be[b]->tensor_init(be[b], &dl, n, cfg->classes, out, out) == UNET_OK);
+        UnetStatus s = unet_model_zero_grad(m[b], &err);
+        if (s == UNET_OK)
+            s = unet_model_forward(m[b], &x, &logits, 1, &err);
+        logit[b] = malloc(nl * sizeof(float));
+        if (s == UNET_OK)
+            s = be[b]->tensor_download(be[b], logit[b], logits);
+        if (s == UNET_OK)
+            s = unet_model_loss(m[b], logits, &t, NULL, NULL, UNET_LOSS_DEFAULT, 1.0f, &loss, &dl,
+                                &err);
+        if (s == UNET_OK)
+            s = unet_model_backward(m[b], &dl, &err);
+        CHECK_MSG(s == UNET_OK, "%s on %s: %s", name, be[b]->name, err.message);
+        size_t np = unet_model_param_count(m[b]);
+        grad[b] = malloc(np * sizeof(float));
+        CHECK(be[b]->buffer_download(be[b], grad[b], unet_model_grad_arena(m[b]), np) == UNET_OK);
+        CHECK(be[b]->tensor_download(be[b], &lossv[b], &loss) == UNET_OK);
+        UnetTensor *ts[] = { &x, &t, &loss, &dl };
+        for (int i = 0; i < 4; i++)
+            be[b]->tensor_release(be[b], ts[i]);
+    }
+    double el = rel_error(logit[0], logit[1], nl);
+    CHECK_MSG(el <= TOL, "%s: logits differ by %.3g", name, el);
+    CHECK_MSG(fabs(lossv[0] - lossv[1]) <= TOL * fabs(lossv[1]), "%s: loss %g vs %g", name,
+              (double)lossv[0], (double)lossv[1]);
+    /* each parameter's gradient on its own scale; a convolution bias ahead
+     * of instance norm has an exact gradient of 0, which both backends give
+     * as rounding noise: such a gradient only has to stay noise */
+    const UnetParamTable *tab = unet_model_params(m[1]);
+    double gmax = 0.0, worst = 0.0;
+    for (size_t i = 0; i < tab->total; i++)
+        if (fabs(grad[1][i]) > gmax)
+            gmax = fabs(grad[1][i]);
+    const char *where = "";
+    for (size_t i = 0; i < tab->len; i++) {
+        const UnetParamInfo *p = &tab->items[i];
+        double rmax = 0.0, amax = 0.0;
+        for (size_t j = 0; j < p->count; j++) {
+            rmax = fmax(rmax, fabs(grad[1][p->offset + j]));
+            amax = fmax(amax, fabs(grad[0][p->offset + j]));
+        }
+        /* noise passes while below 1e-3 of the largest gradient (scaled to TOL) */
+        double e = rmax < 1e-4 * gmax
+                       ? amax / (1e-3 * gmax) * TOL
+                       : rel_error(grad[0] + p->offset, grad[1] + p->offset, p->count);
+        if (!(e <= worst)) {
+            worst = e;
+            where = p->name;
+        }
+    }
+    CHECK_MSG(worst <= TOL, "%s: gradient of %s differs by %.3g", name, where, worst);
+    printf("%-56s %dx%d: logits %.2g, loss %.2g, worst gradient %.2g (%s)\n", name, in, in, el,
+           fabs(lossv[0] - lossv[1]) / fabs(lossv[1]), worst, where);
+    for (int b = 0; b < 2; b++) {
+        unet_model_free(m[b]);
+        free(grad[b]);
+        free(logit[b]);
+    }
+    free(hx);
+    free(ht);
+}
+
+static void models(void)
+{
+    UnetModelConfig cfg;
+    unet_model_config_default(&cfg, UNET_ARCH_UNET);
+    cfg.base = 16;
+    cfg.depth = 3;
+    model_case(&cfg, 1, 60);
+    cfg.padding = UNET_PAD_SAME;
+    cfg.norm = UNET_NORM_BATCH;
+    cfg.upsample = UNET_UP_BILINEAR;
+    cfg.classes = 3;
+    cfg.in_channels = 2;
+    model_case(&cfg, 2, 24);
+    unet_model_config_default(&cfg, UNET_ARCH_LIGHT);
+    cfg.base = 16;
+    cfg.depth = 3;
+    model_case(&cfg, 1, 32);
+    unet_model_config_default(&cfg, UNET_ARCH_FCN);
+    cfg.base = 8;
+    model_case(&cfg, 2, 20);
+}
+
 static void error_messages(void)
 {
     UnetTensor x, y, w;
@@ -238,6 +369,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }
+    /* which blocked layout this run exercises (8 under ONEDNN_MAX_CPU_ISA=AVX2) */
+    UnetTensor probe;
+    CHECK(be[0]->tensor_init(be[0], &probe, 1, 16, 4, 4) == UNET_OK);
+    printf("cpu backend: a 16-channel activation has layout %d\n", probe.layout);
+    const char *isa = getenv("ONEDNN_MAX_CPU_ISA");
+    if (isa && !strcmp(isa, "AVX2"))
+        CHECK(probe.layout == 8);
+    be[0]->tensor_release(be[0], &probe);
+
     OpHarnessStats st;
     int failed = op_harness_compare_ex(be[0], be[1], TOL, argc > 1 ? argv[1] : NULL, stdout, &st);
     printf("harness: %d cases, %d failed, worst max error %.3g (%s), worst nmse %.3g\n", st.cases,
@@ -258,6 +398,7 @@ int main(int argc, char **argv)
     upconv_case(2, 128, 6, 7, 64, 1);
     skip_case();
     error_messages();
+    models();
 
     unet_backend_destroy(be[0]);
     unet_backend_destroy(be[1]);

@@ -8,7 +8,6 @@
 #include <json-c/json.h>
 
 #include "checkpoint.h"
-#include "image.h"
 #include "safetensors.h"
 
 #include "cli-model-options.h"
@@ -31,85 +30,6 @@ static void usage(FILE *out)
             "  --json       one JSON object on stdout\n\n",
             DEFAULT_SIZE);
     unet_cli_model_options_help(out);
-}
-
-static char *read_text(const char *path, UnetError *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        unet_error_set(err, UNET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (len + 1 == cap) {
-            if (cap > (64u << 20)) {
-                free(buf);
-                fclose(f);
-                unet_error_set(err, UNET_ERR_FORMAT, "%s is too large for a config file", path);
-                return NULL;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    int bad = ferror(f) ? errno : 0;
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        unet_error_set(err, bad ? UNET_ERR_IO : UNET_ERR_NOMEM, "cannot read %s: %s", path,
-                       strerror(bad ? bad : ENOMEM));
-        return NULL;
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
-/* A model config JSON file, or a run config with the model config as its
- * "model" object. */
-static UnetStatus config_from_file(const char *path, UnetModelConfig *cfg, UnetError *err)
-{
-    char *text = read_text(path, err);
-    if (!text)
-        return err->status;
-    UnetStatus st;
-    json_object *root = json_tokener_parse(text), *inner;
-    if (!root) {
-        /* not JSON at all: say what it is rather than how JSON failed */
-        UnetImageFormat fmt = unet_image_sniff(path);
-        if (fmt != UNET_IMAGE_FORMAT_NONE)
-            st = unet_error_set(err, UNET_ERR_FORMAT, "%s is a %s image, not a checkpoint (.safetensors) or a "
-                                "JSON model config", path, unet_image_format_name(fmt));
-        else if (!text[0])
-            st = unet_error_set(err, UNET_ERR_FORMAT, "%s is empty; give a checkpoint (.safetensors) or a JSON "
-                                "model config", path);
-        else
-            st = unet_error_set(err, UNET_ERR_FORMAT, "%s is neither a checkpoint (.safetensors) nor a JSON "
-                                "model config", path);
-        free(text);
-        return st;
-    }
-    if (root && json_object_is_type(root, json_type_object) &&
-        json_object_object_get_ex(root, "model", &inner) &&
-        json_object_is_type(inner, json_type_object))
-        st = unet_model_config_from_json(cfg, json_object_to_json_string(inner), err);
-    else
-        st = unet_model_config_from_json(cfg, text, err);
-    if (root)
-        json_object_put(root);
-    free(text);
-    if (st != UNET_OK)
-        unet_error_prefix(err, "%s: ", path);
-    return st;
 }
 
 /* Up to two valid sides below S, S itself when valid, up to two above. */
@@ -170,25 +90,6 @@ static json_object *checkpoint_metadata_json(const char *path, UnetError *err)
     }
     unet_safetensors_close(st);
     return o;
-}
-
-/* A file is read as a checkpoint when it starts like safetensors (an 8-byte
- * little-endian header length, then '{'), and as a JSON config otherwise. */
-static int looks_like_safetensors(const char *path)
-{
-    unsigned char head[9];
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    size_t got = fread(head, 1, sizeof head, f);
-    fclose(f);
-    if (got != sizeof head || head[8] != '{')
-        return 0;
-    /* the length is binary; a JSON text would have only text before its '{' */
-    for (int i = 0; i < 8; i++)
-        if (head[i] < 0x20 && head[i] != '\t' && head[i] != '\n' && head[i] != '\r')
-            return 1;
-    return head[7] == 0 && head[6] == 0;
 }
 
 int unet_cli_info_report(const UnetModelConfig *cfg, const char *source, const char *checkpoint,
@@ -412,16 +313,13 @@ int unet_cmd_info(int argc, char **argv)
             return 2;
         }
         UnetError err = { 0 };
-        if (looks_like_safetensors(file)) {
-            checkpoint = file;
-            if (unet_checkpoint_read_config(file, &cfg, &err) != UNET_OK) {
-                fprintf(stderr, "unet info: %s\n", err.message);
-                return 1;
-            }
-        } else if (config_from_file(file, &cfg, &err) != UNET_OK) {
+        int is_checkpoint = 0;
+        if (unet_model_config_from_file(file, &cfg, &is_checkpoint, &err) != UNET_OK) {
             fprintf(stderr, "unet info: %s\n", err.message);
             return 1;
         }
+        if (is_checkpoint)
+            checkpoint = file;
     } else {
         int rc = unet_cli_model_options_finish(&opts, "info", &cfg);
         if (rc)

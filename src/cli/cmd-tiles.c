@@ -5,7 +5,9 @@
 #include <stdlib.h>
 
 #include "commands.h"
+#include "checkpoint.h"
 #include "image.h"
+#include "model.h"
 #include "tiling.h"
 
 typedef struct TilesArgs {
@@ -14,15 +16,21 @@ typedef struct TilesArgs {
     int input_size, output_size; /* 0 when not given */
     int highlight;
     int max_side;
+    const char *model;  /* config or checkpoint giving the geometry */
+    int size;           /* requested input side with --model */
 } TilesArgs;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: unet tiles IMAGE --input-size N --output-size M --out FILE.png\n"
-               "                  [--highlight I] [--max-side PX]\n\n"
+    fprintf(f, "usage: unet tiles IMAGE (--model CONFIG|CKPT [--size N] | --input-size N --output-size M)\n"
+               "                  --out FILE.png [--highlight I] [--max-side PX]\n\n"
                "Draws how IMAGE is cut into network tiles (overlap-tile, Ronneberger et al. Fig. 2): green\n"
                "output-tile grid, yellow dashed mirror lines at the image edges, the mirrored context dimmed,\n"
                "and tile I (default 0) with its output area shaded red and its input area outlined blue.\n\n"
+               "  --model FILE      model config (.json), run config.json or checkpoint: the tile\n"
+               "                    sizes follow from its geometry\n"
+               "  --size N          with --model: input tile side, the nearest valid one is used\n"
+               "                    (default 572)\n"
                "  --input-size N    network input tile side (e.g. 572)\n"
                "  --output-size M   network output tile side (e.g. 388); N - M must be even\n"
                "  --out FILE.png    picture to write\n"
@@ -41,11 +49,28 @@ static int parse_int(const char *s, long lo, long hi, int *out)
     return 0;
 }
 
-/* Where the tile sizes come from: the command line for now. A model (config
- * or checkpoint) would fill the same two numbers from its geometry here; the
- * rest of the command does not change. */
+/* The tile sizes: from a model's geometry, or given on the command line. */
 static int resolve_tile_sizes(const TilesArgs *a, int *input_size, int *output_size)
 {
+    if (a->model) {
+        if (a->input_size || a->output_size) {
+            fprintf(stderr, "unet tiles: give either --model or --input-size/--output-size\n");
+            return 2;
+        }
+        UnetModelConfig cfg;
+        UnetError err = { 0 };
+        if (unet_model_config_from_file(a->model, &cfg, NULL, &err) != UNET_OK) {
+            fprintf(stderr, "unet tiles: %s\n", err.message);
+            return 1;
+        }
+        int want = a->size ? a->size : 572;
+        if (unet_model_valid_input_size(&cfg, want, input_size, output_size) != 0) {
+            fprintf(stderr, "unet tiles: the model in %s has no valid input side near %d\n", a->model,
+                    want);
+            return 1;
+        }
+        return 0;
+    }
     if (!a->input_size || !a->output_size) {
         fprintf(stderr, "unet tiles: give --input-size and --output-size\n\n");
         usage(stderr);
@@ -64,17 +89,21 @@ int unet_cmd_tiles(int argc, char **argv)
         { "out", required_argument, NULL, 'w' },
         { "highlight", required_argument, NULL, 'H' },
         { "max-side", required_argument, NULL, 'm' },
+        { "model", required_argument, NULL, 'M' },
+        { "size", required_argument, NULL, 's' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    TilesArgs a = { NULL, NULL, 0, 0, 0, 2048 };
+    TilesArgs a = { NULL, NULL, 0, 0, 0, 2048, NULL, 0 };
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":i:o:w:H:m:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":i:o:w:H:m:M:s:h", longopts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
         case 'i': bad = parse_int(optarg, 1, 1 << 20, &a.input_size); break;
+        case 'M': a.model = optarg; break;
+        case 's': bad = parse_int(optarg, 1, 1 << 16, &a.size); break;
         case 'o': bad = parse_int(optarg, 1, 1 << 20, &a.output_size); break;
         case 'w': a.out = optarg; break;
         case 'H': bad = parse_int(optarg, -1, 1 << 30, &a.highlight); break;
@@ -91,7 +120,7 @@ int unet_cmd_tiles(int argc, char **argv)
             return 2;
         }
         if (bad) {
-            const char *name = c == 'i' ? "--input-size" : c == 'o' ? "--output-size" : c == 'H' ? "--highlight"
+            const char *name = c == 'i' ? "--input-size" : c == 'o' ? "--output-size" : c == 's' ? "--size" : c == 'H' ? "--highlight"
                                                                                           : "--max-side";
             fprintf(stderr, "unet tiles: %s '%s' is not a valid number\n", name, optarg);
             return 2;

@@ -23,6 +23,9 @@ int unet_cli_info_report(const struct UnetModelConfig *cfg, const char *source,
 int unet_cmd_sample_data(int argc, char **argv);
 int unet_cmd_dataset(int argc, char **argv);
 int unet_cmd_tiles(int argc, char **argv);
+int unet_cmd_predict(int argc, char **argv);
+int unet_cmd_evaluate(int argc, char **argv);
+int unet_cmd_bench(int argc, char **argv);
 int unet_cmd_weightmap(int argc, char **argv);
 int unet_cmd_augment(int argc, char **argv);
 

@@ -2,7 +2,12 @@
  * backend through oneDNN primitives, created once per shape and cached.
  *
  * Each shape has a plan with up to three passes (forward, backward-data,
- * backward-weights). A pass picks the operand layouts oneDNN serves with a
+ * backward-weights). The 2x2 stride-2 up-convolution runs on the convolution
+ * primitives with the roles swapped (its forward is a convolution's
+ * backward-data, its backward-data a convolution's forward, PyTorch's
+ * [Ci,Co,2,2] weights being the convolution's [O,I,2,2]): oneDNN's
+ * deconvolution primitive does the same but adds the bias through a
+ * temporary as large as the output. A pass picks the operand layouts oneDNN serves with a
  * JIT kernel, trying in turn: both activations blocked (nChw16c / nChw8c,
  * zero-padded when the channel count is not a multiple of the block), plain
  * source with blocked destination (oneDNN's first-layer kernels for 1-3
@@ -28,7 +33,7 @@ static const char *const pass_names[PASS_COUNT] = { "forward", "backward-data",
 
 typedef struct CpuPass {
     int ready;
-    int src_b, dst_b;          /* block width of the src (x/dx) and dst (y/dy) operands */
+    int xb, yb;                /* block width of the x/dx and y/dy operands */
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim;
     dnnl_primitive_desc_t wreorder_pd;
@@ -43,7 +48,7 @@ struct CpuConvPlan {
     CpuConvPlan *next;
     int deconv;
     int n, ci, h, w, co, k, stride, pad, ho, wo, has_bias;
-    dnnl_memory_desc_t wplain; /* oihw (conv) or iohw (PyTorch ConvTranspose [Ci,Co,k,k]) */
+    dnnl_memory_desc_t wplain; /* oihw: conv [Co,Ci,k,k], or up-conv [Ci,Co,2,2] */
     CpuPass pass[PASS_COUNT];
 };
 
@@ -83,54 +88,66 @@ static dnnl_status_t act_md(dnnl_memory_desc_t *md, int n, int c, int h, int w, 
     return dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag);
 }
 
-static dnnl_status_t pass_make_pd(CpuBackend *cpu, const CpuConvPlan *pl, int pass, int sb,
-                                  int db, const_dnnl_primitive_attr_t attr,
+/* The pass whose descriptor hints the others: the convolution forward. */
+static int hint_pass(const CpuConvPlan *pl)
+{
+    return pl->deconv ? PASS_BWD_DATA : PASS_FWD;
+}
+
+/* oneDNN's convolution kind for one of our passes. */
+static int conv_kind(const CpuConvPlan *pl, int pass)
+{
+    if (!pl->deconv)
+        return pass;
+    return pass == PASS_FWD ? PASS_BWD_DATA : pass == PASS_BWD_DATA ? PASS_FWD : PASS_BWD_WEIGHTS;
+}
+
+static dnnl_status_t pass_make_pd(CpuBackend *cpu, const CpuConvPlan *pl, int pass, int xb,
+                                  int yb, const_dnnl_primitive_attr_t attr,
                                   dnnl_primitive_desc_t *pd)
 {
+    /* The convolution oneDNN sees: src -> dst with weights [O,I,k,k]. */
     dnnl_memory_desc_t src, dst, wany, bias;
     dnnl_status_t st;
-    if ((st = act_md(&src, pl->n, pl->ci, pl->h, pl->w, sb)) != dnnl_success ||
-        (st = act_md(&dst, pl->n, pl->co, pl->ho, pl->wo, db)) != dnnl_success)
+    if (!pl->deconv)
+        st = act_md(&src, pl->n, pl->ci, pl->h, pl->w, xb);
+    else
+        st = act_md(&src, pl->n, pl->co, pl->ho, pl->wo, yb);
+    if (st != dnnl_success)
         return st;
-    dnnl_dims_t wd = { pl->co, pl->ci, pl->k, pl->k };
+    if (!pl->deconv)
+        st = act_md(&dst, pl->n, pl->co, pl->ho, pl->wo, yb);
+    else
+        st = act_md(&dst, pl->n, pl->ci, pl->h, pl->w, xb);
+    if (st != dnnl_success)
+        return st;
+    dnnl_dims_t wd = { pl->deconv ? pl->ci : pl->co, pl->deconv ? pl->co : pl->ci, pl->k, pl->k };
     dnnl_dims_t bd = { pl->co };
     if ((st = dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any)) ||
         (st = dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_x)))
         return st;
-    dnnl_dims_t strides = { pl->stride, pl->stride };
-    dnnl_dims_t pad_l = { pl->pad, pl->pad };
+    const dnnl_dims_t strides = { pl->stride, pl->stride };
+    const dnnl_dims_t pad_l = { pl->pad, pl->pad };
     /* Right padding that makes oneDNN's size relation give PyTorch's floor. */
-    dnnl_dims_t pad_r = { 0, 0 };
-    if (!pl->deconv) {
-        pad_r[0] = (pl->ho - 1) * pl->stride + pl->k - pl->h - pl->pad;
-        pad_r[1] = (pl->wo - 1) * pl->stride + pl->k - pl->w - pl->pad;
-    }
-    const dnnl_memory_desc_t *bp = pl->has_bias ? &bias : NULL;
-    const_dnnl_primitive_desc_t hint = pass == PASS_FWD ? NULL : pl->pass[PASS_FWD].pd;
+    const int sh = pl->deconv ? pl->ho : pl->h, sw = pl->deconv ? pl->wo : pl->w;
+    const int dh = pl->deconv ? pl->h : pl->ho, dw = pl->deconv ? pl->w : pl->wo;
+    const dnnl_dims_t pad_r = { (dh - 1) * pl->stride + pl->k - sh - pl->pad,
+                                (dw - 1) * pl->stride + pl->k - sw - pl->pad };
+    /* oneDNN adds the bias of a plain convolution; an up-convolution's is ours. */
+    const dnnl_memory_desc_t *bp = pl->has_bias && !pl->deconv ? &bias : NULL;
+    const int kind = conv_kind(pl, pass);
+    const_dnnl_primitive_desc_t hint = pass == hint_pass(pl) ? NULL : pl->pass[hint_pass(pl)].pd;
+    const dnnl_alg_kind_t alg = dnnl_convolution_direct;
     dnnl_convolution_desc_t desc;
-    if (!pl->deconv) {
-        const dnnl_alg_kind_t alg = dnnl_convolution_direct;
-        if (pass == PASS_FWD)
-            st = dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, alg, &src, &wany,
-                                                    bp, &dst, strides, pad_l, pad_r);
-        else if (pass == PASS_BWD_DATA)
-            st = dnnl_convolution_backward_data_desc_init(&desc, alg, &src, &wany, &dst, strides,
-                                                          pad_l, pad_r);
-        else
-            st = dnnl_convolution_backward_weights_desc_init(&desc, alg, &src, &wany, bp, &dst,
-                                                             strides, pad_l, pad_r);
-    } else {
-        const dnnl_alg_kind_t alg = dnnl_deconvolution_direct;
-        if (pass == PASS_FWD)
-            st = dnnl_deconvolution_forward_desc_init(&desc, dnnl_forward_training, alg, &src,
-                                                      &wany, bp, &dst, strides, pad_l, pad_r);
-        else if (pass == PASS_BWD_DATA)
-            st = dnnl_deconvolution_backward_data_desc_init(&desc, alg, &src, &wany, &dst,
-                                                            strides, pad_l, pad_r);
-        else
-            st = dnnl_deconvolution_backward_weights_desc_init(&desc, alg, &src, &wany, bp, &dst,
-                                                               strides, pad_l, pad_r);
-    }
+    if (kind == PASS_FWD)
+        st = dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, alg, &src, &wany, bp,
+                                                &dst, strides, pad_l, pad_r);
+    else if (kind == PASS_BWD_DATA)
+        st = dnnl_convolution_backward_data_desc_init(&desc, alg, &src, &wany, &dst, strides,
+                                                      pad_l, pad_r);
+    else
+        st = dnnl_convolution_backward_weights_desc_init(&desc, alg, &src, &wany, bp, &dst,
+                                                         strides, pad_l, pad_r);
     if (st != dnnl_success)
         return st;
     return dnnl_primitive_desc_create(pd, &desc, attr, cpu->engine, hint);
@@ -149,7 +166,7 @@ static UnetStatus pass_create(UnetBackend *be, CpuConvPlan *pl, int pass)
     CpuBackend *cpu = cpu_impl(be);
     CpuPass *ps = &pl->pass[pass];
     const int B = cpu->block;
-    /* src/dst layouts to try, best first (see the top of the file). */
+    /* x/y layouts to try, best first (see the top of the file). */
     const int cand[3][2] = { { B, B }, { 1, B }, { 1, 1 } };
 
     dnnl_primitive_attr_t attr = NULL;
@@ -171,8 +188,8 @@ static UnetStatus pass_create(UnetBackend *be, CpuConvPlan *pl, int pass)
             if (best)
                 dnnl_primitive_desc_destroy(best);
             best = pd;
-            ps->src_b = cand[i][0];
-            ps->dst_b = cand[i][1];
+            ps->xb = cand[i][0];
+            ps->yb = cand[i][1];
         } else {
             dnnl_primitive_desc_destroy(pd);
         }
@@ -264,9 +281,8 @@ static CpuConvPlan *plan_get(UnetBackend *be, int deconv, int n, int ci, int h, 
     pl->deconv = deconv;
     pl->n = n, pl->ci = ci, pl->h = h, pl->w = w, pl->co = co, pl->ho = ho, pl->wo = wo;
     pl->k = k, pl->stride = stride, pl->pad = pad, pl->has_bias = has_bias;
-    dnnl_dims_t wd = { co, ci, k, k };
-    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&pl->wplain, 4, wd, dnnl_f32,
-                                                    deconv ? dnnl_iohw : dnnl_oihw);
+    dnnl_dims_t wd = { deconv ? ci : co, deconv ? co : ci, k, k };
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&pl->wplain, 4, wd, dnnl_f32, dnnl_oihw);
     if (st != dnnl_success) {
         dnnl_fail(be, pl, PASS_FWD, "weights descriptor", st);
         free(pl);
@@ -288,11 +304,12 @@ static CpuConvPlan *plan_get(UnetBackend *be, int deconv, int n, int ci, int h, 
 
 static UnetStatus pass_get(UnetBackend *be, CpuConvPlan *pl, int pass, CpuPass **out)
 {
-    /* Backward passes take the forward descriptor as a hint. */
-    if (!pl->pass[PASS_FWD].ready) {
-        UnetStatus s = pass_create(be, pl, PASS_FWD);
+    /* Backward passes take the convolution forward's descriptor as a hint. */
+    const int hp = hint_pass(pl);
+    if (!pl->pass[hp].ready) {
+        UnetStatus s = pass_create(be, pl, hp);
         if (s != UNET_OK) {
-            pass_destroy(&pl->pass[PASS_FWD]);
+            pass_destroy(&pl->pass[hp]);
             return s;
         }
     }
@@ -383,6 +400,44 @@ static UnetStatus add_scratchpad(UnetBackend *be, const CpuConvPlan *pl, int pas
     return args_add(be, pl, pass, ea, ps->pd, DNNL_ARG_SCRATCHPAD, pad);
 }
 
+/* y[n,c,:,:] += b[c] (the up-convolution's bias). */
+static void add_bias(CpuBackend *cpu, UnetTensor *y, const float *b)
+{
+    const int B = cpu_block_of(y);
+    const size_t hw = (size_t)y->h * (size_t)y->w;
+    const long planes = (long)y->n * (y->c / B);
+    const int nt = cpu_threads_for(cpu, unet_tensor_numel(y));
+    CPU_OMP("omp parallel for num_threads(nt) schedule(static)")
+    for (long pl = 0; pl < planes; pl++) {
+        const float *bb = b + (pl % (y->c / B)) * B;
+        float *p = y->data + (size_t)pl * hw * B;
+        for (size_t i = 0; i < hw; i++)
+            CPU_OMP("omp simd")
+            for (int l = 0; l < B; l++)
+                p[i * B + l] += bb[l];
+    }
+}
+
+/* db[c] += sum over images and pixels of dy[n,c,:,:], in double per channel. */
+static void add_bias_grad(CpuBackend *cpu, float *db, const UnetTensor *dy)
+{
+    const int B = cpu_block_of(dy), cb = dy->c / B;
+    const size_t hw = (size_t)dy->h * (size_t)dy->w;
+    const int nt = cpu_threads_for(cpu, unet_tensor_numel(dy));
+    CPU_OMP("omp parallel for num_threads(nt) schedule(static)")
+    for (int k = 0; k < cb; k++) {
+        double acc[16] = { 0 };
+        for (int n = 0; n < dy->n; n++) {
+            const float *p = dy->data + ((size_t)n * cb + (size_t)k) * hw * B;
+            for (size_t i = 0; i < hw; i++)
+                for (int l = 0; l < B; l++)
+                    acc[l] += p[i * B + l];
+        }
+        for (int l = 0; l < B; l++)
+            db[k * B + l] += (float)acc[l];
+    }
+}
+
 static UnetStatus run_forward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *y,
                               const UnetTensor *x, const UnetTensor *w, const UnetTensor *b,
                               const char *op)
@@ -394,22 +449,25 @@ static UnetStatus run_forward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *y,
     const float *wbuf;
     if ((s = weights_for(be, pl, PASS_FWD, ps, w, &wbuf, op)) != UNET_OK)
         return s;
-    const float *src = cpu_stage_in(be, x, ps->src_b, CPU_SCRATCH_A, op);
-    float *dst = cpu_out_buffer(be, y, ps->dst_b, 0, CPU_SCRATCH_B, op);
-    if (!src || !dst)
+    const float *xs = cpu_stage_in(be, x, ps->xb, CPU_SCRATCH_A, op);
+    float *ys = cpu_out_buffer(be, y, ps->yb, 0, CPU_SCRATCH_B, op);
+    if (!xs || !ys)
         return be->error.status;
     ExecArgs ea = { .count = 0 };
-    if ((s = args_add(be, pl, PASS_FWD, &ea, ps->pd, DNNL_ARG_SRC, src)) != UNET_OK ||
-        (s = args_add(be, pl, PASS_FWD, &ea, ps->pd, DNNL_ARG_WEIGHTS, wbuf)) != UNET_OK ||
-        (b && (s = args_add(be, pl, PASS_FWD, &ea, ps->pd, DNNL_ARG_BIAS, b->data)) != UNET_OK) ||
-        (s = args_add(be, pl, PASS_FWD, &ea, ps->pd, DNNL_ARG_DST, dst)) != UNET_OK ||
-        (s = add_scratchpad(be, pl, PASS_FWD, ps, &ea, op)) != UNET_OK) {
+    const int dc = pl->deconv;
+    if ((s = args_add(be, pl, PASS_FWD, &ea, ps->pd, dc ? DNNL_ARG_DIFF_DST : DNNL_ARG_SRC, xs)) ||
+        (s = args_add(be, pl, PASS_FWD, &ea, ps->pd, DNNL_ARG_WEIGHTS, wbuf)) ||
+        (b && !dc && (s = args_add(be, pl, PASS_FWD, &ea, ps->pd, DNNL_ARG_BIAS, b->data))) ||
+        (s = args_add(be, pl, PASS_FWD, &ea, ps->pd, dc ? DNNL_ARG_DIFF_SRC : DNNL_ARG_DST, ys)) ||
+        (s = add_scratchpad(be, pl, PASS_FWD, ps, &ea, op))) {
         args_release(&ea);
         return s;
     }
     if ((s = execute(be, pl, PASS_FWD, ps->prim, &ea)) != UNET_OK)
         return s;
-    cpu_stage_out(be, y, dst, ps->dst_b, 0);
+    cpu_stage_out(be, y, ys, ps->yb, 0);
+    if (b && dc)
+        add_bias(cpu_impl(be), y, b->data);
     return UNET_OK;
 }
 
@@ -419,64 +477,68 @@ static UnetStatus run_backward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *dx,
 {
     CpuPass *ps;
     UnetStatus s;
-    if (dw || db) {
+    const int dc = pl->deconv;
+    if (dw || (db && !dc)) {
         if ((s = pass_get(be, pl, PASS_BWD_WEIGHTS, &ps)) != UNET_OK)
             return s;
-        const float *src = cpu_stage_in(be, x, ps->src_b, CPU_SCRATCH_A, op);
-        const float *ddst = cpu_stage_in(be, dy, ps->dst_b, CPU_SCRATCH_B, op);
-        float *dwbuf = cpu_scratch(be, CPU_SCRATCH_DWEIGHTS, ps->weights_bytes, op);
-        float *dbbuf = pl->has_bias ? cpu_scratch(be, CPU_SCRATCH_DBIAS,
-                                                  (size_t)pl->co * sizeof(float), op) : NULL;
-        if (!src || !ddst || !dwbuf || (pl->has_bias && !dbbuf))
+        const int P = PASS_BWD_WEIGHTS;
+        const float *xs = cpu_stage_in(be, x, ps->xb, CPU_SCRATCH_A, op);
+        const float *dys = cpu_stage_in(be, dy, ps->yb, CPU_SCRATCH_B, op);
+        /* the weight gradient shares the weights' scratch: backward-data
+         * reorders the weights only after it has been added into dw */
+        float *dwbuf = cpu_scratch(be, CPU_SCRATCH_WEIGHTS, ps->weights_bytes, op);
+        float *dbbuf = pl->has_bias && !dc ? cpu_scratch(be, CPU_SCRATCH_DBIAS,
+                                                         (size_t)pl->co * sizeof(float), op) : NULL;
+        if (!xs || !dys || !dwbuf || (pl->has_bias && !dc && !dbbuf))
             return be->error.status;
         ExecArgs ea = { .count = 0 };
-        if ((s = args_add(be, pl, PASS_BWD_WEIGHTS, &ea, ps->pd, DNNL_ARG_SRC, src)) ||
-            (s = args_add(be, pl, PASS_BWD_WEIGHTS, &ea, ps->pd, DNNL_ARG_DIFF_DST, ddst)) ||
-            (s = args_add(be, pl, PASS_BWD_WEIGHTS, &ea, ps->pd, DNNL_ARG_DIFF_WEIGHTS, dwbuf)) ||
-            (dbbuf && (s = args_add(be, pl, PASS_BWD_WEIGHTS, &ea, ps->pd, DNNL_ARG_DIFF_BIAS,
-                                    dbbuf))) ||
-            (s = add_scratchpad(be, pl, PASS_BWD_WEIGHTS, ps, &ea, op))) {
+        if ((s = args_add(be, pl, P, &ea, ps->pd, DNNL_ARG_SRC, dc ? dys : xs)) ||
+            (s = args_add(be, pl, P, &ea, ps->pd, DNNL_ARG_DIFF_DST, dc ? xs : dys)) ||
+            (s = args_add(be, pl, P, &ea, ps->pd, DNNL_ARG_DIFF_WEIGHTS, dwbuf)) ||
+            (dbbuf && (s = args_add(be, pl, P, &ea, ps->pd, DNNL_ARG_DIFF_BIAS, dbbuf))) ||
+            (s = add_scratchpad(be, pl, P, ps, &ea, op))) {
             args_release(&ea);
             return s;
         }
-        if ((s = execute(be, pl, PASS_BWD_WEIGHTS, ps->prim, &ea)) != UNET_OK)
+        if ((s = execute(be, pl, P, ps->prim, &ea)) != UNET_OK)
             return s;
         if (dw) {
-            if ((s = args_add(be, pl, PASS_BWD_WEIGHTS, &ea, ps->wreorder_pd, DNNL_ARG_FROM,
-                              dwbuf)) ||
-                (s = args_add(be, pl, PASS_BWD_WEIGHTS, &ea, ps->wreorder_pd, DNNL_ARG_TO,
-                              dw->data))) {
+            if ((s = args_add(be, pl, P, &ea, ps->wreorder_pd, DNNL_ARG_FROM, dwbuf)) ||
+                (s = args_add(be, pl, P, &ea, ps->wreorder_pd, DNNL_ARG_TO, dw->data))) {
                 args_release(&ea);
                 return s;
             }
-            if ((s = execute(be, pl, PASS_BWD_WEIGHTS, ps->wreorder, &ea)) != UNET_OK)
+            if ((s = execute(be, pl, P, ps->wreorder, &ea)) != UNET_OK)
                 return s;
         }
-        if (db)
+        if (db && dbbuf)
             for (int o = 0; o < pl->co; o++)
                 db->data[o] += dbbuf[o];
     }
+    if (db && dc)
+        add_bias_grad(cpu_impl(be), db->data, dy);
     if (dx) {
         if ((s = pass_get(be, pl, PASS_BWD_DATA, &ps)) != UNET_OK)
             return s;
+        const int P = PASS_BWD_DATA;
         const float *wbuf;
-        if ((s = weights_for(be, pl, PASS_BWD_DATA, ps, w, &wbuf, op)) != UNET_OK)
+        if ((s = weights_for(be, pl, P, ps, w, &wbuf, op)) != UNET_OK)
             return s;
-        const float *ddst = cpu_stage_in(be, dy, ps->dst_b, CPU_SCRATCH_B, op);
-        float *dsrc = cpu_out_buffer(be, dx, ps->src_b, accumulate, CPU_SCRATCH_A, op);
-        if (!ddst || !dsrc)
+        const float *dys = cpu_stage_in(be, dy, ps->yb, CPU_SCRATCH_B, op);
+        float *dxs = cpu_out_buffer(be, dx, ps->xb, accumulate, CPU_SCRATCH_A, op);
+        if (!dys || !dxs)
             return be->error.status;
         ExecArgs ea = { .count = 0 };
-        if ((s = args_add(be, pl, PASS_BWD_DATA, &ea, ps->pd, DNNL_ARG_DIFF_DST, ddst)) ||
-            (s = args_add(be, pl, PASS_BWD_DATA, &ea, ps->pd, DNNL_ARG_WEIGHTS, wbuf)) ||
-            (s = args_add(be, pl, PASS_BWD_DATA, &ea, ps->pd, DNNL_ARG_DIFF_SRC, dsrc)) ||
-            (s = add_scratchpad(be, pl, PASS_BWD_DATA, ps, &ea, op))) {
+        if ((s = args_add(be, pl, P, &ea, ps->pd, dc ? DNNL_ARG_SRC : DNNL_ARG_DIFF_DST, dys)) ||
+            (s = args_add(be, pl, P, &ea, ps->pd, DNNL_ARG_WEIGHTS, wbuf)) ||
+            (s = args_add(be, pl, P, &ea, ps->pd, dc ? DNNL_ARG_DST : DNNL_ARG_DIFF_SRC, dxs)) ||
+            (s = add_scratchpad(be, pl, P, ps, &ea, op))) {
             args_release(&ea);
             return s;
         }
-        if ((s = execute(be, pl, PASS_BWD_DATA, ps->prim, &ea)) != UNET_OK)
+        if ((s = execute(be, pl, P, ps->prim, &ea)) != UNET_OK)
             return s;
-        cpu_stage_out(be, dx, dsrc, ps->src_b, accumulate);
+        cpu_stage_out(be, dx, dxs, ps->xb, accumulate);
     }
     return UNET_OK;
 }

@@ -32,8 +32,7 @@
 /* Growable scratch buffers, each reused by one purpose across ops. */
 enum {
     CPU_SCRATCH_PAD = 0,   /* oneDNN scratchpad (user mode) */
-    CPU_SCRATCH_WEIGHTS,   /* weights reordered into a primitive's format */
-    CPU_SCRATCH_DWEIGHTS,  /* weight gradient in a primitive's format */
+    CPU_SCRATCH_WEIGHTS,   /* weights, or their gradient, in a primitive's format */
     CPU_SCRATCH_DBIAS,     /* bias gradient before it is added to db */
     CPU_SCRATCH_A,         /* operands staged into another layout, or outputs */
     CPU_SCRATCH_B,         /* computed aside before being converted or added */
@@ -42,6 +41,15 @@ enum {
 };
 
 typedef struct CpuConvPlan CpuConvPlan;
+
+/* Large freed blocks kept for reuse (backend-cpu-alloc.c). */
+typedef struct CpuPool {
+    void **blocks; /* oldest first */
+    int count, cap;
+    size_t live;   /* bytes of mapped blocks in use */
+    size_t kept;   /* bytes of mapped blocks kept for reuse */
+    size_t peak;   /* largest live total so far */
+} CpuPool;
 
 typedef struct CpuBackend {
     int threads;
@@ -53,6 +61,7 @@ typedef struct CpuBackend {
     dnnl_stream_t stream;
 #endif
     CpuConvPlan *plans; /* convolution primitives per shape (backend-cpu-conv.c) */
+    CpuPool pool;
 } CpuBackend;
 
 static inline CpuBackend *cpu_impl(UnetBackend *be)
@@ -85,6 +94,11 @@ static inline void cpu_set_threads(CpuBackend *cpu)
     (void)cpu;
 #endif
 }
+
+/* 64-byte aligned host memory; contents undefined (zero when fresh). */
+void *cpu_mem_alloc(CpuBackend *cpu, size_t bytes);
+void cpu_mem_free(CpuBackend *cpu, void *p);
+void cpu_mem_release_all(CpuBackend *cpu);
 
 /* Returns a buffer of at least bytes (64-byte aligned) for slot, or NULL with
  * be->error filled. Contents are undefined. */

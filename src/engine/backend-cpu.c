@@ -11,29 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CPU_ALIGN 64
-
-/* calloc keeps big buffers lazily committed (mmap'd zero pages), so an
- * arena or activation costs resident memory only once it is written. The
- * raw pointer is kept just below the aligned one. */
-static void *cpu_alloc(size_t bytes)
-{
-    if (bytes > SIZE_MAX - CPU_ALIGN - sizeof(void *))
-        return NULL;
-    void *raw = calloc(1, bytes + CPU_ALIGN + sizeof(void *));
-    if (!raw)
-        return NULL;
-    uintptr_t p = ((uintptr_t)raw + sizeof(void *) + CPU_ALIGN - 1) & ~(uintptr_t)(CPU_ALIGN - 1);
-    ((void **)p)[-1] = raw;
-    return (void *)p;
-}
-
-static void cpu_free(void *p)
-{
-    if (p)
-        free(((void **)p)[-1]);
-}
-
 void *cpu_scratch(UnetBackend *be, int slot, size_t bytes, const char *op)
 {
     CpuBackend *cpu = cpu_impl(be);
@@ -41,8 +18,8 @@ void *cpu_scratch(UnetBackend *be, int slot, size_t bytes, const char *op)
         bytes = 1;
     if (cpu->scratch_size[slot] >= bytes)
         return cpu->scratch[slot];
-    cpu_free(cpu->scratch[slot]);
-    cpu->scratch[slot] = cpu_alloc(bytes);
+    cpu_mem_free(cpu, cpu->scratch[slot]);
+    cpu->scratch[slot] = cpu_mem_alloc(cpu, bytes);
     cpu->scratch_size[slot] = cpu->scratch[slot] ? bytes : 0;
     if (!cpu->scratch[slot])
         unet_error_set(&be->error, UNET_ERR_NOMEM,
@@ -148,7 +125,7 @@ static float *cpu_buffer_alloc(UnetBackend *be, size_t count)
         unet_error_set(&be->error, UNET_ERR_NOMEM, "buffer_alloc: %zu floats is too large", count);
         return NULL;
     }
-    float *p = cpu_alloc(count * sizeof(float));
+    float *p = cpu_mem_alloc(cpu_impl(be), count * sizeof(float));
     if (!p)
         unet_error_set(&be->error, UNET_ERR_NOMEM,
                        "buffer_alloc: out of memory allocating %.1f MB; use a smaller model",
@@ -158,8 +135,7 @@ static float *cpu_buffer_alloc(UnetBackend *be, size_t count)
 
 static void cpu_buffer_free(UnetBackend *be, float *buf)
 {
-    (void)be;
-    cpu_free(buf);
+    cpu_mem_free(cpu_impl(be), buf);
 }
 
 static void fill_floats(CpuBackend *cpu, float *p, size_t count, float value)
@@ -236,11 +212,10 @@ static void cpu_tensor_view(UnetBackend *be, UnetTensor *t, float *buf, int n, i
 
 static void cpu_tensor_release(UnetBackend *be, UnetTensor *t)
 {
-    (void)be;
     if (!t)
         return;
     if (!t->is_view)
-        cpu_free(t->data);
+        cpu_mem_free(cpu_impl(be), t->data);
     memset(t, 0, sizeof *t);
 }
 
@@ -293,7 +268,8 @@ static void cpu_destroy(UnetBackend *be)
     if (cpu) {
         cpu_conv_destroy(be);
         for (int i = 0; i < CPU_SCRATCH_COUNT; i++)
-            cpu_free(cpu->scratch[i]);
+            cpu_mem_free(cpu, cpu->scratch[i]);
+        cpu_mem_release_all(cpu);
         free(cpu);
     }
     free(be);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileutil.h"
 #include "safetensors.h"
 
 #define OPT_PREFIX "optimizer."
@@ -629,4 +630,59 @@ char *unet_checkpoint_describe(const char *path, UnetError *err)
         return NULL;
     }
     return text;
+}
+
+/* safetensors starts with an 8-byte little-endian header length (far below
+ * 2^48 in practice) followed by the JSON header's '{'. */
+static int looks_like_safetensors(const unsigned char *head, size_t len)
+{
+    return len >= 9 && head[8] == '{' && head[7] == 0 && head[6] == 0;
+}
+
+UnetStatus unet_model_config_from_file(const char *path, UnetModelConfig *cfg, int *is_checkpoint,
+                                       UnetError *err)
+{
+    unsigned char head[9];
+    size_t got = 0;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        got = fread(head, 1, sizeof head, f);
+        fclose(f);
+    }
+    if (looks_like_safetensors(head, got)) {
+        if (is_checkpoint)
+            *is_checkpoint = 1;
+        return unet_checkpoint_read_config(path, cfg, err);
+    }
+    if (is_checkpoint)
+        *is_checkpoint = 0;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    UnetStatus st = unet_read_file(path, &data, &len, err);
+    if (st != UNET_OK)
+        return st;
+    if (len > (64u << 20)) {
+        free(data);
+        return unet_error_set(err, UNET_ERR_FORMAT, "%s is too large for a config file", path);
+    }
+    char *text = malloc(len + 1);
+    if (!text) {
+        free(data);
+        return unet_error_set(err, UNET_ERR_NOMEM, "not enough memory to read %s", path);
+    }
+    memcpy(text, data, len);
+    text[len] = '\0';
+    free(data);
+    json_object *root = json_tokener_parse(text), *inner;
+    if (root && json_object_is_type(root, json_type_object) &&
+        json_object_object_get_ex(root, "model", &inner) &&
+        json_object_is_type(inner, json_type_object))
+        st = unet_model_config_from_json(cfg, json_object_to_json_string(inner), err);
+    else
+        st = unet_model_config_from_json(cfg, text, err);
+    json_object_put(root);
+    free(text);
+    if (st != UNET_OK)
+        unet_error_prefix(err, "%s: ", path);
+    return st;
 }

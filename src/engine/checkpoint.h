@@ -57,6 +57,13 @@ UnetStatus unet_checkpoint_save(const char *path, UnetModel *model, const UnetOp
  * loading it. Refuses files without one (not written by unet). */
 UnetStatus unet_checkpoint_read_config(const char *path, UnetModelConfig *cfg, UnetError *err);
 
+/* A model config from any file that holds one: a checkpoint (safetensors), a
+ * model config JSON ({"model": "unet", ...}) or a run's config.json (the
+ * model config under its "model" key). *is_checkpoint (may be NULL) says
+ * which it was. */
+UnetStatus unet_model_config_from_file(const char *path, UnetModelConfig *cfg, int *is_checkpoint,
+                                       UnetError *err);
+
 /* Loads the weights (and batch norm buffers) of path into model, uploading
  * them to backend memory. The file must hold exactly the model's tensors with
  * the same shapes: a missing tensor, an unexpected one or a shape mismatch is
