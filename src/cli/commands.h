@@ -10,6 +10,11 @@ typedef struct UnetCommand {
     const char *summary;
 } UnetCommand;
 
+int unet_cmd_sample_data(int argc, char **argv);
+int unet_cmd_dataset(int argc, char **argv);
+int unet_cmd_tiles(int argc, char **argv);
+int unet_cmd_train(int argc, char **argv);
+int unet_cmd_lr_test(int argc, char **argv);
 int unet_cmd_devices(int argc, char **argv);
 int unet_cmd_info(int argc, char **argv);
 int unet_cmd_init(int argc, char **argv);
@@ -28,5 +33,8 @@ int unet_cmd_evaluate(int argc, char **argv);
 int unet_cmd_bench(int argc, char **argv);
 int unet_cmd_weightmap(int argc, char **argv);
 int unet_cmd_augment(int argc, char **argv);
+ * config file, a checkpoint's metadata); source names it or is NULL. */
+int unet_cli_info_report(const struct UnetModelConfig *cfg, const char *source, int size,
+                         int batch, int json);
 
 #endif
