@@ -25,16 +25,10 @@ struct UnetModelConfig;
  * NULL, adds that file's metadata to the report. */
 int unet_cli_info_report(const struct UnetModelConfig *cfg, const char *source,
                          const char *checkpoint, int size, int batch, int json);
-int unet_cmd_sample_data(int argc, char **argv);
-int unet_cmd_dataset(int argc, char **argv);
-int unet_cmd_tiles(int argc, char **argv);
 int unet_cmd_predict(int argc, char **argv);
 int unet_cmd_evaluate(int argc, char **argv);
 int unet_cmd_bench(int argc, char **argv);
 int unet_cmd_weightmap(int argc, char **argv);
 int unet_cmd_augment(int argc, char **argv);
- * config file, a checkpoint's metadata); source names it or is NULL. */
-int unet_cli_info_report(const struct UnetModelConfig *cfg, const char *source, int size,
-                         int batch, int json);
 
 #endif

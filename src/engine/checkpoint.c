@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fileutil.h"
+#include "image.h"
 #include "safetensors.h"
 
 #define OPT_PREFIX "optimizer."
@@ -636,7 +637,13 @@ char *unet_checkpoint_describe(const char *path, UnetError *err)
  * 2^48 in practice) followed by the JSON header's '{'. */
 static int looks_like_safetensors(const unsigned char *head, size_t len)
 {
-    return len >= 9 && head[8] == '{' && head[7] == 0 && head[6] == 0;
+    if (len < 9 || head[8] != '{')
+        return 0;
+    /* a damaged length is still binary; a JSON text has only text before its '{' */
+    for (int i = 0; i < 8; i++)
+        if (head[i] < 0x20 && head[i] != '\t' && head[i] != '\n' && head[i] != '\r')
+            return 1;
+    return head[7] == 0 && head[6] == 0;
 }
 
 UnetStatus unet_model_config_from_file(const char *path, UnetModelConfig *cfg, int *is_checkpoint,
@@ -674,6 +681,21 @@ UnetStatus unet_model_config_from_file(const char *path, UnetModelConfig *cfg, i
     text[len] = '\0';
     free(data);
     json_object *root = json_tokener_parse(text), *inner;
+    if (!root) {
+        /* not JSON at all: say what it is rather than how JSON failed */
+        UnetImageFormat fmt = unet_image_sniff(path);
+        if (fmt != UNET_IMAGE_FORMAT_NONE)
+            st = unet_error_set(err, UNET_ERR_FORMAT, "%s is a %s image, not a checkpoint (.safetensors) or a "
+                                "JSON model config", path, unet_image_format_name(fmt));
+        else if (!text[0])
+            st = unet_error_set(err, UNET_ERR_FORMAT, "%s is empty; give a checkpoint (.safetensors) or a JSON "
+                                "model config", path);
+        else
+            st = unet_error_set(err, UNET_ERR_FORMAT, "%s is neither a checkpoint (.safetensors) nor a JSON "
+                                "model config", path);
+        free(text);
+        return st;
+    }
     if (root && json_object_is_type(root, json_type_object) &&
         json_object_object_get_ex(root, "model", &inner) &&
         json_object_is_type(inner, json_type_object))

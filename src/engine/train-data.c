@@ -55,7 +55,7 @@ static UnetStatus load_one(LoadJob *job, int k, UnetError *err)
         out.weight = ti->weight;
         UnetWeightMapInfo info;
         st = unet_weightmap_compute(job->wcfg, ti->labels, pair.instances.data, ti->width,
-                                    ti->height, &out, &info, err);
+                                    ti->height, &out, &info, NULL, err);
         if (st) {
             unet_error_prefix(err, "weight map of %s: ", ti->name);
             goto done;
@@ -303,7 +303,7 @@ UnetStatus train_sample_make(const SampleSpec *spec, int64_t epoch, int64_t inde
     float *wgt_aug = have_w ? scratch(sc, SC_WGT_AUG, apx * sizeof(float)) : NULL;
     if (!img_aug || !lab_aug || (have_w && !wgt_aug))
         return unet_error_set(err, UNET_ERR_NOMEM, "out of memory for an augmentation result");
-    st = unet_augment_apply(&rec, img, C, lab, wgt, img_aug, lab_aug, wgt_aug, err);
+    st = unet_augment_apply(&rec, img, C, lab, wgt, img_aug, lab_aug, wgt_aug, NULL, err);
     if (st)
         return st;
     /* A pipeline that changes the size (pad_if_needed) is centred on the tile. */
