@@ -521,14 +521,30 @@ static UnetStatus tiff_check_plausible(TIFF *tif, const char *path, int page, ui
                               "%s, more than a %llu-byte file can hold; it is damaged or truncated", path, page + 1,
                               (unsigned)w, (unsigned)h, (unsigned long long)n, tiled ? "tiles" : "strips",
                               (unsigned long long)file_size);
+    /* The most a codec can pack into one byte: exact for these; for the others
+     * (CCITT codes a blank row in one bit, zstd, LZMA...) 100000 samples, far
+     * beyond real images but a stop to small files that unpack to GBs. */
+    int bounded = comp == COMPRESSION_NONE || comp == COMPRESSION_PACKBITS || comp == COMPRESSION_LZW ||
+                  comp == COMPRESSION_DEFLATE || comp == COMPRESSION_ADOBE_DEFLATE;
     double ratio = comp == COMPRESSION_NONE ? 1.0
                  : comp == COMPRESSION_PACKBITS ? 64.0
                  : comp == COMPRESSION_LZW ? 2600.0
-                 : (comp == COMPRESSION_DEFLATE || comp == COMPRESSION_ADOBE_DEFLATE) ? 1032.0 : 0.0;
-    if (ratio == 0.0) {
-        /* No bound for this codec (CCITT codes a blank row in one bit): for a
-         * large image, decode the last row (tile) first, which a damaged or
-         * truncated file cannot give, before allocating the whole image. */
+                 : (comp == COMPRESSION_DEFLATE || comp == COMPRESSION_ADOBE_DEFLATE) ? 1032.0 : 1e5;
+    if (!bounded)
+        decoded = (double)w * h * spp;
+    double stored = 0.0;
+    for (uint64_t i = 0; i < n && stored * ratio < decoded; i++)
+        stored += (double)TIFFGetStrileByteCount(tif, (uint32_t)i);
+    if (stored > (double)file_size)
+        stored = (double)file_size;
+    if (decoded > stored * ratio + 65536.0)
+        return unet_error_set(err, UNET_ERR_FORMAT, "%s (page %d): the header declares %u x %u pixels (%.1f million "
+                              "samples) but the file stores only %.0f bytes of pixel data; it is damaged or "
+                              "truncated", path, page + 1, (unsigned)w, (unsigned)h, (double)w * h * spp / 1e6,
+                              stored);
+    if (!bounded) {
+        /* For a large image, decode the last row (tile) first, which a damaged
+         * or truncated file cannot give, before allocating the whole image. */
         if ((double)w * h * spp < (double)(1 << 26)) /* 256 MB of floats */
             return UNET_OK;
         unsigned char *buf = malloc((size_t)block);
@@ -543,17 +559,7 @@ static UnetStatus tiff_check_plausible(TIFF *tif, const char *path, int page, ui
             return unet_error_set(err, UNET_ERR_FORMAT, "%s (page %d): the header declares %u x %u pixels but "
                                   "the last row cannot be decoded; the file is damaged or truncated", path,
                                   page + 1, (unsigned)w, (unsigned)h);
-        return UNET_OK;
     }
-    double stored = 0.0;
-    for (uint64_t i = 0; i < n && stored * ratio < decoded; i++)
-        stored += (double)TIFFGetStrileByteCount(tif, (uint32_t)i);
-    if (stored > (double)file_size)
-        stored = (double)file_size;
-    if (decoded > stored * ratio + 65536.0)
-        return unet_error_set(err, UNET_ERR_FORMAT, "%s (page %d): the header declares %u x %u pixels (%.0f MB of "
-                              "samples) but the file stores only %.0f bytes of pixel data; it is damaged or "
-                              "truncated", path, page + 1, (unsigned)w, (unsigned)h, decoded / 1e6, stored);
     return UNET_OK;
 }
 
