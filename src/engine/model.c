@@ -28,6 +28,10 @@ struct UnetModel {
 static UnetStatus backend_error(UnetModel *m, UnetError *err, const char *what)
 {
     UnetStatus st = m->be->error.status != UNET_OK ? m->be->error.status : UNET_ERR_BACKEND;
+    /* activations grow with batch x tile area x base channels: say so */
+    if (st == UNET_ERR_NOMEM)
+        return unet_error_set(err, st, "%s: %s; lower the batch size or the tile size (--batch, --tile), or "
+                              "the model's --base", what, m->be->error.message);
     return unet_error_set(err, st, "%s: %s", what, m->be->error.message);
 }
 
@@ -195,7 +199,7 @@ static UnetModel *model_create(const UnetModelConfig *cfg, UnetBackend *be, int 
         if (!m->param_arena || !m->grad_arena || (m->g.buffers.total && !m->buffer_arena)) {
             unet_error_set(err, be->error.status ? be->error.status : UNET_ERR_NOMEM,
                            "cannot allocate the %s model's %zu parameters (%.1f MB with their "
-                           "gradients) on the %s backend: %s",
+                           "gradients) on the %s backend: %s; use a smaller --base or --depth",
                            unet_arch_name(cfg->arch), total, 2.0 * (double)total * 4 / 1e6,
                            be->name, be->error.message);
             unet_model_free(m);

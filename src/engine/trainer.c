@@ -773,6 +773,11 @@ static UnetStatus save_checkpoint(UnetTrainer *t, const char *name, UnetError *e
 {
     if (!t->have_run)
         return UNET_OK;
+    /* metrics.csv must reach the disk before the checkpoint that covers its
+     * rows: after a crash, resuming trims rows past the checkpoint, but rows
+     * lost in a buffer would stay lost */
+    if (t->run.metrics)
+        fflush(t->run.metrics);
     char *path = run_path(&t->run, name);
     char *cfg = unet_train_config_to_json(&t->cfg);
     char *state = state_json(t);
@@ -977,6 +982,14 @@ static UnetStatus train_epochs(UnetTrainer *t, UnetError *err)
         if (s->epoch >= c->epochs)
             s->finished = 1;
         save_state_times(t);
+        double sps = t->epoch_train_s > 0 ? t->epoch_samples / t->epoch_train_s : 0.0;
+        double wf = t->epoch_train_s > 0 ? t->epoch_wait_s / t->epoch_train_s : 0.0;
+        /* the epoch's row before its checkpoints (see save_checkpoint) */
+        MetricsRow row = { .kind = "epoch", .epoch = s->epoch, .step = s->step, .lr = lr_now,
+                           .loss = NAN, .train_loss = train_loss, .val_loss = val_loss,
+                           .metrics = t->val.count ? &m : NULL, .samples_per_second = sps,
+                           .data_wait_fraction = wf, .seconds = elapsed(t) };
+        run_metrics_row(&t->run, &row);
         if (is_best) {
             if ((st = save_checkpoint(t, "best.safetensors", err)))
                 break;
@@ -984,18 +997,11 @@ static UnetStatus train_epochs(UnetTrainer *t, UnetError *err)
         }
         if ((st = save_checkpoint(t, "last.safetensors", err)))
             break;
-        double sps = t->epoch_train_s > 0 ? t->epoch_samples / t->epoch_train_s : 0.0;
-        double wf = t->epoch_train_s > 0 ? t->epoch_wait_s / t->epoch_train_s : 0.0;
         UnetTrainEvent ev = { .kind = UNET_EVENT_EPOCH, .step = s->step, .epoch = s->epoch,
                               .train_loss = train_loss, .val_loss = val_loss, .metrics = m,
                               .lr = lr_now, .is_best = is_best, .samples_per_second = sps,
                               .data_wait_fraction = wf };
         emit(t, &ev);
-        MetricsRow row = { .kind = "epoch", .epoch = s->epoch, .step = s->step, .lr = lr_now,
-                           .loss = NAN, .train_loss = train_loss, .val_loss = val_loss,
-                           .metrics = t->val.count ? &m : NULL, .samples_per_second = sps,
-                           .data_wait_fraction = wf, .seconds = elapsed(t) };
-        run_metrics_row(&t->run, &row);
         if (t->have_run)
             run_log(&t->run,
                     "epoch %d/%d: train loss %.5f, val loss %.5f, dice %.4f, iou %.4f, pixel error "
