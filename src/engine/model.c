@@ -21,6 +21,8 @@ struct UnetModel {
     UnetTensor probs;
     int probs_live;
     size_t act_bytes, act_peak;
+    int (*cancel)(void *user);  /* polled between layers of a forward pass */
+    void *cancel_user;
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -650,6 +652,9 @@ static UnetStatus forward_impl(UnetModel *m, const UnetTensor *x, int training, 
     in->out.is_view = 1;
     in->out_live = 1;
     for (int i = 1; i < g->n_nodes; i++) {
+        /* a large tile on a slow device takes seconds: stop between layers */
+        if (m->cancel && m->cancel(m->cancel_user))
+            return unet_error_set(err, UNET_ERR_CANCELLED, "cancelled");
         TRY(compute_node(m, i, training, 0, err));
         UnetNode *n = node(m, i);
         const int ins[2] = { n->in0, n->in1 };
@@ -669,6 +674,12 @@ static UnetStatus forward_impl(UnetModel *m, const UnetTensor *x, int training, 
         free_out(m, in);
     }
     return UNET_OK;
+}
+
+void unet_model_set_cancel(UnetModel *m, int (*cancelled)(void *user), void *user)
+{
+    m->cancel = cancelled;
+    m->cancel_user = user;
 }
 
 UnetStatus unet_model_forward(UnetModel *m, const UnetTensor *x, UnetTensor **logits, int training,

@@ -482,6 +482,12 @@ static int predict_progress(long done, long total, void *user)
     return atomic_load(&t->stop_flag) != 0;
 }
 
+static int stop_requested(void *user)
+{
+    UnetTrainer *t = user;
+    return atomic_load(&t->stop_flag) != 0;
+}
+
 /* Class probabilities [K, H, W] of a whole image by overlap-tile (inference.h,
  * its default tiles: seamless for same-padding models). */
 static UnetStatus predict_image(UnetTrainer *t, const TrainImage *im, float *probs, UnetError *err)
@@ -570,7 +576,13 @@ static UnetStatus validate(UnetTrainer *t, double *val_loss, UnetSegMetrics *mea
         uint8_t *vis = malloc(n);
         if (!probs || !cls || !vis) {
             st = unet_error_set(err, UNET_ERR_NOMEM, "out of memory validating %s", im->name);
-        } else if ((st = predict_image(t, im, probs, err)) == UNET_OK) {
+        } else {
+            /* validation is inference: a stop may end it within one layer */
+            unet_model_set_cancel(t->model, stop_requested, t);
+            st = predict_image(t, im, probs, err);
+            unet_model_set_cancel(t->model, NULL, NULL);
+        }
+        if (st == UNET_OK) {
             loss_sum += host_loss(t, probs, im);
             to_classes(t, probs, im, cls, vis);
             UnetSegMetrics m;
