@@ -9,8 +9,10 @@
 # GPU), python3-torch with CUDA for the anchor, and the `unet bench` command:
 #   unet bench train-step --device cuda --model unet --size 572 --batch B
 #                         --steps S --json   -> {"ms_per_step": median ms, ...}
-#   unet bench predict --device cuda --model unet --size 512 --steps S
-#                      --json                -> {"ms_per_image": median ms, ...}
+#   unet bench predict --device cuda --model unet --size 512 --tile 572
+#                      --steps S --json      -> {"ms_per_image": median ms, ...}
+# (--tile 572: the anchor's tiles; unet's own default for 512 x 512 is one
+# tile of 700)
 # (a key "ms" is accepted for either). TF32 follows UNET_CUDA_TF32 on our side
 # and torch.backends.cudnn.allow_tf32 on PyTorch's. TFLOP/s counts the
 # convolutions only (bench/torch-unet-bench.py --mode flops), the same count
@@ -72,7 +74,7 @@ for tf32 in 1 0; do
         row "train unet b$batch $mode (unet)" 572 "$(json_get "$tmp/ours.json" ms_per_step ms)" "$flops" $batch
         row "train unet b$batch $mode (torch)" 572 "$(json_get "$tmp/torch.json" ms)" "$flops" $batch
     done
-    UNET_CUDA_TF32=$tf32 "$unet" bench predict --device cuda --model unet --size 512 \
+    UNET_CUDA_TF32=$tf32 "$unet" bench predict --device cuda --model unet --size 512 --tile 572 \
         --steps "$steps" --json >"$tmp/ours.json"
     "$py" "$torch_bench" --mode predict --size 512 --steps "$steps" --tf32 $tf32 >"$tmp/torch.json"
     flops=$(json_get "$tmp/torch.json" flops)

@@ -36,8 +36,9 @@ while :; do
         tail -5 "$tmp/train.log" >&2
         exit 1
     fi
-    steps=$(grep -c '^step,' "$tmp/run/metrics.csv" 2>/dev/null || echo 0)
-    epochs=$(grep -c '^epoch,' "$tmp/run/metrics.csv" 2>/dev/null || echo 0)
+    steps=$(grep -c '^step,' "$tmp/run/metrics.csv" 2>/dev/null || true)
+    epochs=$(grep -c '^epoch,' "$tmp/run/metrics.csv" 2>/dev/null || true)
+    steps=${steps:-0} epochs=${epochs:-0}
     echo "$t $steps $epochs $rss" >>"$tmp/samples"
     # the curve: every 10 s on screen, every second in the fit
     if [ $((t % 10)) -eq 0 ]; then

@@ -167,7 +167,7 @@ static void test_predict_binary(TestRng *r)
 {
     const float w1 = 20.0f, b1 = -10.0f; /* p > 0.5 where x > 0.5 */
     write_threshold_model("bin.safetensors", 1, 1, &w1, &b1, 1);
-    const int sizes[3][2] = { { 37, 23 }, { 5, 3 }, { 700, 451 } };
+    const int sizes[3][2] = { { 37, 23 }, { 5, 3 }, { 1000, 451 } };
     const char *names[3] = { "odd.png", "tiny.png", "big.png" };
     uint8_t *px[3], *want[3];
     for (int k = 0; k < 3; k++) {
@@ -207,7 +207,7 @@ static void test_predict_binary(TestRng *r)
         free(load_mask(name, sizes[k][0], sizes[k][1], 3));
     }
     char *out = slurp("stdout.txt");
-    CHECK_MSG(strstr(out, "big.png: 700 x 451, 2 tiles of 572") != NULL, "stdout: %s", out);
+    CHECK_MSG(strstr(out, "big.png: 1000 x 451, 2 tiles of 516") != NULL, "stdout: %s", out);
     free(out);
 
     /* TTA: the network is symmetric (centre taps), so the mask is the same */

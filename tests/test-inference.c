@@ -325,10 +325,18 @@ static void test_geometry(void)
     UnetPredictGeometry g;
     UnetError err = { 0 };
     unet_model_config_default(&cfg, UNET_ARCH_UNET);
+    /* least work: one 700-pixel tile (0.49 Mpx) beats four of 572 (1.31 Mpx) */
     CHECK(unet_predict_geometry(&cfg, NULL, 512, 512, NULL, &g, &err) == UNET_OK);
-    CHECK_MSG(g.tile_in == 572 && g.tile_out == 388 && g.margin == 0 && g.context == 92 &&
-              g.tiles_x == 2 && g.tiles_y == 2 && g.batch == 1 && g.forwards == 4,
+    CHECK_MSG(g.tile_in == 700 && g.tile_out == 516 && g.margin == 0 && g.context == 92 &&
+              g.tiles_x == 1 && g.tiles_y == 1 && g.batch == 1 && g.forwards == 1,
               "tile %d -> %d, %dx%d tiles", g.tile_in, g.tile_out, g.tiles_x, g.tiles_y);
+    UnetPredictOptions t572 = { .tile = 572, .margin = -1 };
+    CHECK(unet_predict_geometry(&cfg, NULL, 512, 512, &t572, &g, &err) == UNET_OK);
+    CHECK(g.tile_in == 572 && g.tile_out == 388 && g.tiles_x == 2 && g.tiles_y == 2 &&
+          g.forwards == 4 && g.context == 92);
+    /* 1024 x 1022: 2 x 2 tiles of 700 (1.96 Mpx) beat 3 x 3 of 572 (2.94 Mpx) */
+    CHECK(unet_predict_geometry(&cfg, NULL, 1024, 1022, NULL, &g, &err) == UNET_OK);
+    CHECK_MSG(g.tile_in == 700 && g.tiles_x == 2 && g.tiles_y == 2, "1024: tile %d", g.tile_in);
     CHECK(unet_predict_geometry(&cfg, NULL, 100, 60, NULL, &g, &err) == UNET_OK);
     CHECK_MSG(g.tile_out >= 100 && g.tile_out < 116 && g.tiles_x == 1 && g.tiles_y == 1,
               "small image: tile %d -> %d", g.tile_in, g.tile_out);
@@ -341,11 +349,15 @@ static void test_geometry(void)
     opt.tta = 1;
     opt.batch = 3;
     CHECK(unet_predict_geometry(&cfg, NULL, 8000, 8000, &opt, &g, &err) == UNET_OK);
-    CHECK(g.tiles_x == 21 && g.transforms == 8 && g.forwards == 21L * 21 * 8 && g.batch == 3);
+    /* a huge image takes large tiles, never above 858 (1.5 x 572) */
+    CHECK_MSG(g.tile_in > 700 && g.tile_in <= 858 && g.tiles_x == (8000 + g.tile_out - 1) / g.tile_out &&
+              g.tiles_x < 21 && g.transforms == 8 && g.forwards == (long)g.tiles_x * g.tiles_x * 8 &&
+              g.batch == 3, "8000: tile %d, %d tiles", g.tile_in, g.tiles_x);
 
     cfg.padding = UNET_PAD_SAME;
     CHECK(unet_predict_geometry(&cfg, NULL, 2000, 1000, NULL, &g, &err) == UNET_OK);
-    CHECK_MSG(g.tile_in == 576 && g.margin == 112 && g.stride == 352 && g.context == 112,
+    CHECK_MSG(g.tile_in == 736 && g.margin == 112 && g.stride == 512 && g.context == 112 &&
+              g.tiles_x == 4 && g.tiles_y == 2,
               "same: tile %d margin %d", g.tile_in, g.margin);
     CHECK(unet_predict_geometry(&cfg, NULL, 100, 100, NULL, &g, &err) == UNET_OK);
     CHECK_MSG(g.tile_in == 336 && g.stride >= 100 && g.tiles_x == 1, "same small: %d", g.tile_in);
@@ -469,6 +481,46 @@ static void test_spec_and_checkpoint(void)
     unet_model_free(m);
 }
 
+/* The fast CPU backend (private layouts, batched tiles) gives the reference's map. */
+static void test_cpu_backend(TestRng *rng)
+{
+    UnetError err = { 0 };
+    UnetBackend *cpu = unet_backend_cpu_new(1, &err);
+    if (!cpu) {
+        CHECK_MSG(0, "%s", err.message);
+        return;
+    }
+    UnetModelConfig cfg;
+    unet_model_config_default(&cfg, UNET_ARCH_UNET);
+    cfg.depth = 3;
+    cfg.base = 8;
+    cfg.classes = 3;
+    cfg.norm = UNET_NORM_BATCH;
+    UnetModel *a = unet_model_new(&cfg, be, &err), *b = unet_model_new(&cfg, cpu, &err);
+    CHECK(a && b);
+    const int w = 61, h = 47;
+    float *img = malloc(sizeof(float) * w * h), *pa = malloc(sizeof(float) * 3 * w * h),
+          *pb = malloc(sizeof(float) * 3 * w * h);
+    test_fill_uniform(rng, img, (size_t)w * h, 0.0f, 1.0f);
+    UnetPredictOptions opt;
+    unet_predict_options_default(&opt);
+    opt.tile = 60;
+    opt.tta = 1;
+    opt.batch = 3;
+    if (a && b) {
+        CHECK(unet_predict(a, img, 1, h, w, &opt, pa, &err) == UNET_OK);
+        CHECK_MSG(unet_predict(b, img, 1, h, w, &opt, pb, &err) == UNET_OK, "%s", err.message);
+        double d = max_abs_diff(pa, pb, (size_t)3 * w * h);
+        CHECK_MSG(d < 1e-4, "cpu vs reference: %g", d);
+    }
+    free(img);
+    free(pa);
+    free(pb);
+    unet_model_free(a);
+    unet_model_free(b);
+    unet_backend_destroy(cpu);
+}
+
 int main(void)
 {
     UnetError err = { 0 };
@@ -484,6 +536,7 @@ int main(void)
     test_same_exact(&rng);
     test_tta(&rng);
     test_cancel();
+    test_cpu_backend(&rng);
     test_labels_overlay();
     test_spec_and_checkpoint();
     unet_backend_destroy(be);

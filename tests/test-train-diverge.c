@@ -1,6 +1,8 @@
-/* test-train-diverge.c - divergence stops a run with a message that says what
- * happened and what to do, and keeps the last good checkpoint: a loss
- * poisoned with NaN, and an absurd learning rate. */
+/* test-train-diverge.c - how runs end early: divergence stops a run with a
+ * message that says what happened and what to do, and keeps the last good
+ * checkpoint (a loss poisoned with NaN, an absurd learning rate, an exploding
+ * smoothed loss); early stopping ends a run that stopped improving, keeping
+ * its best epoch. */
 #include "train-helpers.h"
 
 static Recorder r;
@@ -69,6 +71,29 @@ int main(void)
     st = th_run(&c, UNET_TRAIN_FIT, &r, &s, &err);
     CHECK_MSG(st == UNET_ERR_NUMERIC, "status %s", unet_status_name(st));
     CHECK_MSG(strstr(err.message, "smoothed loss") != NULL, "message: %s", err.message);
+
+    /* early stopping: a rate too small to move a float weight leaves the
+     * validation loss where epoch 1 put it, so patience 2 ends the run after
+     * epoch 3 with epoch 1 the best */
+    char *run3 = unet_path_join(root, "early");
+    th_config(&c, data, run3);
+    c.optimizer.lr = 1e-30;
+    c.epochs = 10;
+    c.patience = 2;
+    memset(&r, 0, sizeof r);
+    st = th_run(&c, UNET_TRAIN_FIT, &r, &s, &err);
+    CHECK_MSG(st == UNET_OK, "%s", err.message);
+    CHECK(r.epochs == 3 && s.early_stopped && s.best_epoch == 1 && s.epochs_done == 3);
+    CHECK(r.val_loss[0] == r.val_loss[2]);
+    CHECK_MSG(strstr(r.finish_message, "early stop") != NULL, "%s", r.finish_message);
+    last = unet_path_join(run3, "best.safetensors");
+    CHECK(th_load_checkpoint(last, &epoch, &step, &finite) == 0 && epoch == 1);
+    free(last);
+    /* resuming an early-stopped run trains no more */
+    CHECK(unet_train_config_load_run(&rc, run3, &err) == UNET_OK);
+    memset(&r, 0, sizeof r);
+    CHECK(th_run(&rc, UNET_TRAIN_FIT, &r, &s, &err) == UNET_OK && r.steps == 0 && s.early_stopped);
+    free(run3);
     free(data);
     free(run);
     free(run2);

@@ -10,11 +10,6 @@ typedef struct UnetCommand {
     const char *summary;
 } UnetCommand;
 
-int unet_cmd_sample_data(int argc, char **argv);
-int unet_cmd_dataset(int argc, char **argv);
-int unet_cmd_tiles(int argc, char **argv);
-int unet_cmd_train(int argc, char **argv);
-int unet_cmd_lr_test(int argc, char **argv);
 int unet_cmd_devices(int argc, char **argv);
 int unet_cmd_info(int argc, char **argv);
 int unet_cmd_init(int argc, char **argv);
@@ -25,10 +20,15 @@ struct UnetModelConfig;
  * NULL, adds that file's metadata to the report. */
 int unet_cli_info_report(const struct UnetModelConfig *cfg, const char *source,
                          const char *checkpoint, int size, int batch, int json);
+int unet_cmd_sample_data(int argc, char **argv);
+int unet_cmd_dataset(int argc, char **argv);
+int unet_cmd_tiles(int argc, char **argv);
 int unet_cmd_predict(int argc, char **argv);
 int unet_cmd_evaluate(int argc, char **argv);
 int unet_cmd_bench(int argc, char **argv);
 int unet_cmd_weightmap(int argc, char **argv);
 int unet_cmd_augment(int argc, char **argv);
+int unet_cmd_train(int argc, char **argv);
+int unet_cmd_lr_test(int argc, char **argv);
 
 #endif

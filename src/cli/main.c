@@ -6,6 +6,9 @@
 #include "unet-config.h"
 
 static const UnetCommand commands[] = {
+    { "devices", unet_cmd_devices, "list the CPU and CUDA devices this build can use" },
+    { "info", unet_cmd_info, "show a model's layers, valid sizes, parameters and memory" },
+    { "init", unet_cmd_init, "write a freshly initialised model as a checkpoint" },
     { "sample-data", unet_cmd_sample_data, "write a synthetic EM-like dataset (images/ + masks/)" },
     { "dataset", unet_cmd_dataset, "check a dataset folder: 'unet dataset check DIR'" },
     { "tiles", unet_cmd_tiles, "draw the overlap-tile grid of an image" },
@@ -14,11 +17,8 @@ static const UnetCommand commands[] = {
     { "bench", unet_cmd_bench, "time training steps, forward passes and prediction" },
     { "weightmap", unet_cmd_weightmap, "U-Net loss weight map of a mask (.png or .npy)" },
     { "augment", unet_cmd_augment, "write augmented image/mask pairs with their weight maps" },
-    { "info", unet_cmd_info, "show a model's layers, valid sizes, parameters and memory" },
-    { "init", unet_cmd_init, "write a freshly initialised model as a checkpoint" },
     { "train", unet_cmd_train, "train a model on a folder of image/mask pairs (a run folder)" },
     { "lr-test", unet_cmd_lr_test, "learning-rate range test: loss against an exponential sweep" },
-    { "devices", unet_cmd_devices, "list the CPU and CUDA devices this build can use" },
     { NULL, NULL, NULL },
 };
 

@@ -42,13 +42,18 @@ enum {
 
 typedef struct CpuConvPlan CpuConvPlan;
 
-/* Large freed blocks kept for reuse (backend-cpu-alloc.c). */
+/* Pages of freed large blocks kept for reuse (backend-cpu-alloc.c). */
+typedef struct CpuPiece {
+    char *base;
+    size_t len;
+} CpuPiece;
+
 typedef struct CpuPool {
-    void **blocks; /* oldest first */
-    int count, cap;
-    size_t live;   /* bytes of mapped blocks in use */
-    size_t kept;   /* bytes of mapped blocks kept for reuse */
-    size_t peak;   /* largest live total so far */
+    CpuPiece *kept;    /* oldest first; each within one mapping */
+    int nkept, cap;
+    size_t kept_bytes;
+    size_t live;       /* bytes of mapped blocks in use */
+    size_t peak;       /* largest live total so far */
 } CpuPool;
 
 typedef struct CpuBackend {

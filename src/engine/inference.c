@@ -82,6 +82,36 @@ static int smallest_covering(const UnetModelConfig *cfg, int from, int need, int
     return -1;
 }
 
+/* The default tile: the valid side up to `cap` that computes the fewest input
+ * pixels over the whole image (tiles x side^2), so a 512 x 512 image takes one
+ * 700-pixel tile of the paper's net rather than four of 572, and large
+ * images take large tiles (less context recomputed per output pixel). Ties go
+ * to the smaller side. -1 when no side up to cap leaves output beyond the
+ * margins. */
+static int least_work_tile(const UnetModelConfig *cfg, int width, int height, int margin, int cap)
+{
+    int best = -1;
+    double best_work = 0.0;
+    for (int s = 1; s <= cap; s++) {
+        int below, above;
+        unet_model_valid_input_neighbours(cfg, s, &below, &above);
+        if (above < 0 || above > cap)
+            break;
+        s = above;
+        const int o = unet_model_output_size(cfg, s) - 2 * margin;
+        if (o < 1)
+            continue;
+        const double work = (double)((width + o - 1) / o) * ((height + o - 1) / o) * s * s;
+        if (best < 0 || work < best_work) {
+            best = s;
+            best_work = work;
+        }
+        if (o >= width && o >= height)
+            break; /* one tile covers the image: larger ones only add work */
+    }
+    return best;
+}
+
 static UnetStatus invalid_tile(const UnetModelConfig *cfg, int tile, UnetError *err)
 {
     int below, above;
@@ -117,6 +147,11 @@ UnetStatus unet_predict_geometry(const UnetModelConfig *cfg, const UnetBackend *
         return unet_error_set(err, UNET_ERR_INVALID, "the %s model has no valid input size",
                               unet_arch_name(cfg->arch));
     const int limit = near_in + 2 * side + 4096;
+    /* default tiles stay within about twice the activation memory of near_in */
+    int cap, cap_above;
+    unet_model_valid_input_neighbours(cfg, near_in * 3 / 2, &cap, &cap_above);
+    if (cap < near_in)
+        cap = near_in;
 
     int tile = opt->tile, margin = 0;
     if (tile && unet_model_output_size(cfg, tile) < 1)
@@ -124,10 +159,8 @@ UnetStatus unet_predict_geometry(const UnetModelConfig *cfg, const UnetBackend *
 
     if (cfg->arch == UNET_ARCH_UNET && cfg->padding == UNET_PAD_VALID) {
         /* The net's own border is the context; nothing to drop. */
-        if (!tile) {
-            int cover = smallest_covering(cfg, 1, side, 0, near_in);
-            tile = cover > 0 && cover < near_in ? cover : near_in;
-        }
+        if (!tile)
+            tile = least_work_tile(cfg, width, height, 0, cap);
         if (opt->margin > 0)
             return unet_error_set(err, UNET_ERR_INVALID,
                                   "a margin applies to same-padding models only; this valid-"
@@ -144,10 +177,9 @@ UnetStatus unet_predict_geometry(const UnetModelConfig *cfg, const UnetBackend *
             margin = radius_margin;
         }
         if (!tile) {
-            int cover = smallest_covering(cfg, 1, side, margin, near_in);
-            tile = cover > 0 && cover < near_in ? cover : near_in;
-            if (tile - 2 * margin < a) /* the default tile is too small for the margin */
-                tile = smallest_covering(cfg, near_in, a, margin, limit);
+            tile = least_work_tile(cfg, width, height, margin, cap);
+            if (tile < 0) /* no default-sized tile fits the margin */
+                tile = smallest_covering(cfg, cap, a, margin, limit);
         }
     } else {
         if (!tile) {

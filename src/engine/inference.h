@@ -12,17 +12,17 @@
  * Geometry per model (unet_predict_geometry):
  *   valid padding (unet): the tile is a valid input side, the context is the
  *     network's own border ((input - output) / 2) and nothing is cropped.
- *     Default tile: the valid side nearest 572 (388 output for the paper's
- *     net), or the smallest valid side whose output covers the whole image
- *     when that is smaller.
  *   same padding (unet without instance norm): output = input side; each
  *     tile's outer `margin` pixels are computed but dropped (zero padding at a
  *     tile edge would differ from the image), the default margin being the
  *     receptive-field radius rounded up to the pooling factor (112 for the
- *     paper's net with same padding). Tiles then meet
- *     seamlessly: the map equals one forward pass over the image mirrored by
- *     the margin. Default tile: the valid side nearest 572, or the smallest
- *     one covering the image plus both margins when that is smaller.
+ *     paper's net with same padding). Tiles then meet seamlessly: the map
+ *     equals one forward pass over the image mirrored by the margin.
+ *   Default tile for both: the valid side up to 1.5 x the one nearest 572 (858
+ *     for the paper's net, about twice the activation memory of 572) that
+ *     computes the fewest input pixels in all (tiles x side^2): one 700-pixel
+ *     tile for a 512 x 512 image, the smallest covering tile for a small
+ *     image, the largest tiles for a huge one.
  *   instance norm (light, fcn, unet with instance norm): statistics are taken
  *     per tile, so the default is one tile over the whole image while its
  *     inference activations stay within 1 GiB; larger images are tiled with

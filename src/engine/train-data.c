@@ -198,6 +198,7 @@ void sample_scratch_free(SampleScratch *s)
 {
     for (int i = 0; i < 7; i++)
         free(s->buf[i]);
+    unet_scratch_free(&s->augment);
     memset(s, 0, sizeof *s);
 }
 
@@ -303,7 +304,7 @@ UnetStatus train_sample_make(const SampleSpec *spec, int64_t epoch, int64_t inde
     float *wgt_aug = have_w ? scratch(sc, SC_WGT_AUG, apx * sizeof(float)) : NULL;
     if (!img_aug || !lab_aug || (have_w && !wgt_aug))
         return unet_error_set(err, UNET_ERR_NOMEM, "out of memory for an augmentation result");
-    st = unet_augment_apply(&rec, img, C, lab, wgt, img_aug, lab_aug, wgt_aug, NULL, err);
+    st = unet_augment_apply(&rec, img, C, lab, wgt, img_aug, lab_aug, wgt_aug, &sc->augment, err);
     if (st)
         return st;
     /* A pipeline that changes the size (pad_if_needed) is centred on the tile. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "dataset.h"
+#include "scratch.h"
 #include "trainer.h"
 
 /* ---- in-memory images -------------------------------------------------- */
@@ -65,6 +66,7 @@ typedef struct TrainSample {
 typedef struct SampleScratch {
     void *buf[7];
     size_t cap[7];
+    UnetScratch augment;
 } SampleScratch;
 
 void sample_scratch_free(SampleScratch *s);

@@ -25,8 +25,9 @@
  *   - SGD with momentum 0.99, batch 1; learning rate 0 means "from the range
  *     test": the LR range test runs first and its suggestion is used (and
  *     written into config.json so the run can be replayed);
- *   - after each epoch: validation on whole images by overlap-tile (loss with
- *     the same weight maps, Dice/IoU/pixel error/V_rand/V_info), previews,
+ *   - after each epoch: validation on whole images by overlap-tile
+ *     (unet_predict; loss on the probabilities with the same weight maps,
+ *     Dice/IoU/pixel error/V_rand/V_info at threshold 0.5), previews,
  *     early stopping with patience 10 on the validation loss, best.safetensors
  *     on improvement, last.safetensors always (model, optimizer state, epoch,
  *     losses, config and the trainer's counters);
@@ -35,12 +36,17 @@
  *     leaves last.safetensors from before it.
  *
  * The run folder (out_dir) holds config.json (everything needed to replay the
- * run, seeds included; it names no output path, so replaying a config never
- * writes outside the folder it is in), metrics.csv (a row per optimizer update
+ * run, seeds included, data paths made absolute; it names no output path, so
+ * a config can never make the program write outside the run folder it is
+ * given), metrics.csv (a row per optimizer update
  * and per epoch), log.txt, last.safetensors, best.safetensors, val-best/ (the
  * validation predictions of the best epoch as PNG) and, when the LR test
- * chose the rate, lr-test.csv. A run resumes from its folder with the same
- * curves as an uninterrupted run: the same next-epoch losses and metrics. */
+ * chose the rate, lr-test.csv. Checkpoint metadata (checkpoint.h): "epoch",
+ * "step", "losses" {"train","val"}, "normalization" (inference.h),
+ * "training_config" (config.json's text) and "trainer_state" (the counters:
+ * position in the epoch, best epoch and metric, patience, divergence average,
+ * schedule state, times). A run resumes from its folder with the same curves
+ * as an uninterrupted run: the same next-epoch losses and metrics. */
 #ifndef UNET_TRAINER_H
 #define UNET_TRAINER_H
 
