@@ -50,9 +50,18 @@ kill -INT $pid
 wait $pid || true
 pid=
 
-# least squares over the samples after the first 20% (allocator warm-up, first epochs)
-awk -v total="$seconds" '
+# After the first 20% (allocator warm-up, first epochs): a least-squares slope,
+# and the medians of the first and last third, which single samples (an
+# allocation caught in flight) do not move. Flat: the medians differ by less
+# than 1% of the mean (+ 256 kB for page granularity).
+awk '
     { t[NR] = $1; s[NR] = $2; r[NR] = $4 }
+    function median(a, lo, hi,    n, i, j, v, k) {
+        n = 0
+        for (i = lo; i <= hi; i++) v[++n] = a[i]
+        for (i = 2; i <= n; i++) { k = v[i]; for (j = i - 1; j >= 1 && v[j] > k; j--) v[j + 1] = v[j]; v[j + 1] = k }
+        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
     END {
         from = int(NR * 0.2) + 1
         n = 0; st = sr = stt = str = 0; lo = 1e18; hi = 0
@@ -63,11 +72,15 @@ awk -v total="$seconds" '
         }
         slope = (n * str - st * sr) / (n * stt - st * st)   # kB per second
         mean = sr / n
-        per_hour = slope * 3600
+        third = int(n / 3)
+        m1 = median(r, from, from + third - 1)
+        m3 = median(r, NR - third + 1, NR)
         printf "anchor (after warm-up, t=%d s): %.1f MB;  end (t=%d s): %.1f MB\n", t[from], r[from] / 1024, t[NR], r[NR] / 1024
-        printf "RSS after warm-up: min %.1f MB, max %.1f MB, mean %.1f MB over %d samples, %d steps\n", lo / 1024, hi / 1024, mean / 1024, n, s[NR]
-        printf "slope: %+.2f kB/min (%+.2f MB/hour, %+.2f%% of the mean per hour)\n", slope * 60, per_hour / 1024, 100 * per_hour / mean
-        verdict = (per_hour < 0 ? -per_hour : per_hour) < 0.01 * mean ? "flat" : "GROWING"
+        printf "RSS after warm-up: min %.1f MB, max %.1f MB, mean %.1f MB over %d samples; %d steps in all\n", lo / 1024, hi / 1024, mean / 1024, n, s[NR]
+        printf "median of the first third %.2f MB, of the last third %.2f MB (%+.0f kB)\n", m1 / 1024, m3 / 1024, m3 - m1
+        printf "least-squares slope: %+.2f kB/min (%+.2f MB/hour)\n", slope * 60, slope * 3600 / 1024
+        d = m3 - m1
+        verdict = (d < 0 ? -d : d) <= 0.01 * mean + 256 ? "flat" : "GROWING"
         printf "verdict: %s\n", verdict
         exit verdict == "flat" ? 0 : 1
     }' "$tmp/samples"
