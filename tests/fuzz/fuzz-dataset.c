@@ -55,6 +55,7 @@ static void build(const char *root, const uint8_t *data, size_t size)
             mkdir(path, 0700);
         }
         snprintf(path, sizeof path, "%s/%s%s", root, dirs[op], name);
+        unlink(path); /* a later record replaces an earlier one (opening a FIFO would block) */
         if (op <= 3) {
             FILE *f = fopen(path, "wb");
             if (f) {
