@@ -46,6 +46,14 @@ UnetBackend *unet_cli_open_backend(const char *cmd, const char *device, int thre
     return be;
 }
 
+static volatile sig_atomic_t interrupted;
+
+static int cli_cancelled(void *user)
+{
+    (void)user;
+    return interrupted != 0;
+}
+
 int unet_cli_model_open(UnetCliModel *cm, const char *cmd, const char *path, const char *device,
                         int threads, const char *color, int verbose)
 {
@@ -74,6 +82,8 @@ int unet_cli_model_open(UnetCliModel *cm, const char *cmd, const char *path, con
     }
     if (color)
         cm->input.color = col;
+    /* Ctrl-C (once unet_cli_catch_interrupt is on) stops within one layer */
+    unet_model_set_cancel(cm->model, cli_cancelled, NULL);
     return 0;
 }
 
@@ -102,7 +112,6 @@ int unet_cli_check_channels(const char *cmd, const char *name, const UnetImage *
     return 1;
 }
 
-static volatile sig_atomic_t interrupted;
 
 static void on_interrupt(int sig)
 {

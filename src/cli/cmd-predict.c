@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli-predict-common.h"
@@ -151,6 +152,11 @@ static int predict_page(UnetCliModel *cm, const char *path, const char *stem, in
         goto done;
     }
     const double secs = unet_cli_now() - t0;
+    /* the folder appears with the first result, not for inputs that fail */
+    if (unet_mkdir_p(a->out, &err) != UNET_OK) {
+        fprintf(stderr, "unet predict: %s\n", err.message);
+        goto done;
+    }
     if (write_mask(mask_path, probs, K, h, w, a, labels, &err) != UNET_OK) {
         fprintf(stderr, "unet predict: %s\n", err.message);
         goto done;
@@ -290,8 +296,9 @@ int unet_cmd_predict(int argc, char **argv)
         rc = 2;
     }
     UnetError err = { 0 };
-    if (!rc && unet_mkdir_p(a.out, &err) != UNET_OK) {
-        fprintf(stderr, "unet predict: %s\n", err.message);
+    struct stat sb;
+    if (!rc && stat(a.out, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "unet predict: cannot create folder %s: a file of that name is in the way\n", a.out);
         rc = 1;
     }
     if (!rc && !cm.input_found && !a.quiet)

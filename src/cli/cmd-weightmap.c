@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "fileutil.h"
 #include "image.h"
 #include "weightmap-io.h"
 
@@ -112,6 +113,24 @@ int unet_cmd_weightmap(int argc, char **argv)
     }
     const char *mask_path = argv[optind];
     cfg.exact_d2 = d2_path != NULL;
+    /* every output's folder must exist before the first one is written, so
+     * a bad --d1/--d2/--class-weight does not leave the others behind */
+    const char *outputs[4] = { out_path, d1_path, d2_path, wc_path };
+    for (int i = 0; i < 4; i++) {
+        if (!outputs[i])
+            continue;
+        char *dir = strdup(outputs[i]);
+        if (!dir)
+            return 1;
+        dir[unet_path_basename(outputs[i]) - outputs[i]] = '\0';
+        int ok = !dir[0] || unet_path_is_dir(dir);
+        free(dir);
+        if (!ok) {
+            fprintf(stderr, "unet weightmap: cannot write %s: %s (the folder does not exist)\n", outputs[i],
+                    strerror(ENOENT));
+            return 1;
+        }
+    }
 
     UnetError err = { 0 };
     UnetLabels lab = { 0 };

@@ -283,13 +283,13 @@ UnetStatus unet_augment_config_load(UnetAugmentConfig *cfg, const char *path, Un
         buf = nb;
         cap *= 2;
     }
-    int bad = ferror(f);
+    int bad = ferror(f) ? errno : 0;
     fclose(f);
     if (!buf)
         return unet_error_set(err, UNET_ERR_NOMEM, "out of memory reading %s", path);
     if (bad) {
         free(buf);
-        return unet_error_set(err, UNET_ERR_IO, "cannot read augment config %s", path);
+        return unet_error_set(err, UNET_ERR_IO, "cannot read augment config %s: %s", path, strerror(bad));
     }
     buf[len] = '\0';
     UnetStatus st = unet_augment_config_from_json(cfg, buf, err);

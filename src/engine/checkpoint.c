@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fileutil.h"
+#include "image.h"
 #include "safetensors.h"
 
 #define OPT_PREFIX "optimizer."
@@ -384,10 +385,11 @@ UnetStatus unet_checkpoint_load(const char *path, UnetModel *model, UnetOptimize
     LoadCtx c = { .path = path, .st = st, .err = err, .status = UNET_OK };
     const char *format = unet_safetensors_metadata(st, "format");
     if (format && strcmp(format, UNET_CHECKPOINT_FORMAT)) {
+        /* the message quotes format, which lives in st: write it first */
+        s = unet_error_set(err, UNET_ERR_FORMAT, "%s is in format '%s'; this version of unet reads '%s'", path,
+                           format, UNET_CHECKPOINT_FORMAT);
         unet_safetensors_close(st);
-        return unet_error_set(err, UNET_ERR_FORMAT,
-                              "%s is in format '%s'; this version of unet reads '%s'", path, format,
-                              UNET_CHECKPOINT_FORMAT);
+        return s;
     }
     const char *fcfg = unet_safetensors_metadata(st, "model_config");
     c.file_cfg = strdup(fcfg ? fcfg : "not stored");
@@ -635,7 +637,13 @@ char *unet_checkpoint_describe(const char *path, UnetError *err)
  * 2^48 in practice) followed by the JSON header's '{'. */
 static int looks_like_safetensors(const unsigned char *head, size_t len)
 {
-    return len >= 9 && head[8] == '{' && head[7] == 0 && head[6] == 0;
+    if (len < 9 || head[8] != '{')
+        return 0;
+    /* a damaged length is still binary; a JSON text has only text before its '{' */
+    for (int i = 0; i < 8; i++)
+        if (head[i] < 0x20 && head[i] != '\t' && head[i] != '\n' && head[i] != '\r')
+            return 1;
+    return head[7] == 0 && head[6] == 0;
 }
 
 UnetStatus unet_model_config_from_file(const char *path, UnetModelConfig *cfg, int *is_checkpoint,
@@ -673,6 +681,21 @@ UnetStatus unet_model_config_from_file(const char *path, UnetModelConfig *cfg, i
     text[len] = '\0';
     free(data);
     json_object *root = json_tokener_parse(text), *inner;
+    if (!root) {
+        /* not JSON at all: say what it is rather than how JSON failed */
+        UnetImageFormat fmt = unet_image_sniff(path);
+        if (fmt != UNET_IMAGE_FORMAT_NONE)
+            st = unet_error_set(err, UNET_ERR_FORMAT, "%s is a %s image, not a checkpoint (.safetensors) or a "
+                                "JSON model config", path, unet_image_format_name(fmt));
+        else if (!text[0])
+            st = unet_error_set(err, UNET_ERR_FORMAT, "%s is empty; give a checkpoint (.safetensors) or a JSON "
+                                "model config", path);
+        else
+            st = unet_error_set(err, UNET_ERR_FORMAT, "%s is neither a checkpoint (.safetensors) nor a JSON "
+                                "model config", path);
+        free(text);
+        return st;
+    }
     if (root && json_object_is_type(root, json_type_object) &&
         json_object_object_get_ex(root, "model", &inner) &&
         json_object_is_type(inner, json_type_object))

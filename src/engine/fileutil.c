@@ -4,16 +4,64 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A temporary file name of another process, "<base>.tmp-PID-...", whose PID
+ * is gone: what a write killed half-way (kill -9, power cut) left behind. */
+static bool stale_temp_name(const char *name, const char *base, size_t base_len)
+{
+    if (strncmp(name, base, base_len) || strncmp(name + base_len, ".tmp-", 5))
+        return false;
+    const char *p = name + base_len + 5;
+    char *end;
+    long pid = strtol(p, &end, 10);
+    if (end == p || *end != '-' || pid <= 0 || pid == (long)getpid())
+        return false;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+void unet_remove_stale_temps(const char *path)
+{
+    if (!path || !*path)
+        return;
+    const char *base = unet_path_basename(path);
+    size_t base_len = strlen(base);
+    if (!base_len)
+        return;
+    char *dir = strdup(path);
+    if (!dir)
+        return;
+    dir[base - path] = '\0';
+    DIR *d = opendir(*dir ? dir : ".");
+    if (d) {
+        int saved = errno;
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (stale_temp_name(e->d_name, base, base_len)) {
+                char *full = malloc(strlen(dir) + strlen(e->d_name) + 1);
+                if (full) {
+                    strcpy(full, dir);
+                    strcat(full, e->d_name);
+                    unlink(full);
+                    free(full);
+                }
+            }
+        closedir(d);
+        errno = saved;
+    }
+    free(dir);
+}
+
 UnetStatus unet_write_file_atomic(const char *path, UnetWriteFn write, void *user, UnetError *err)
 {
     if (!path || !*path || !write)
         return unet_error_set(err, UNET_ERR_INVALID, "no output file name given");
+    unet_remove_stale_temps(path);
     size_t n = strlen(path);
     char *tmp = malloc(n + 64);
     if (!tmp)

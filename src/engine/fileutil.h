@@ -19,6 +19,12 @@ typedef UnetStatus (*UnetWriteFn)(FILE *f, void *user, UnetError *err);
  * file gets mode 0666 & ~umask like fopen would give it. */
 UnetStatus unet_write_file_atomic(const char *path, UnetWriteFn write, void *user, UnetError *err);
 
+/* Removes the temporary files "path.tmp-PID-..." that writers of path in
+ * processes no longer running left behind (a write killed half-way). Files of
+ * live processes, this one included, are kept. The atomic writers call it
+ * before each write, so at most one such file per killed write exists. */
+void unet_remove_stale_temps(const char *path);
+
 /* Same for a buffer already in memory. */
 UnetStatus unet_write_buffer_atomic(const char *path, const void *data, size_t len, UnetError *err);
 

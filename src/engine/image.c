@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <tiffio.h>
 
 #include "fileutil.h"
@@ -121,15 +122,37 @@ const char *unet_image_format_name(UnetImageFormat f)
     return "none";
 }
 
+/* A file's bytes when they are already in memory (mem != NULL), else only
+ * its name; path names it in messages either way. */
+typedef struct ImageSource {
+    const char *path;
+    const unsigned char *mem;
+    size_t size;
+} ImageSource;
+
 /* Opens path's head and names what it is when it is no image we read. */
-static UnetStatus detect(const char *path, UnetImageFormat *fmt, UnetError *err)
+static UnetStatus detect(const ImageSource *src, UnetImageFormat *fmt, UnetError *err)
 {
+    const char *path = src->path;
     unsigned char h[8];
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return unet_error_set(err, UNET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    int n = (int)fread(h, 1, sizeof h, f);
-    fclose(f);
+    int n;
+    if (src->mem) {
+        n = (int)(src->size < sizeof h ? src->size : sizeof h);
+        memcpy(h, src->mem, (size_t)n);
+    } else {
+        /* a folder reads as empty and a FIFO would block: say what it is */
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            return unet_error_set(err, UNET_ERR_IO, "%s is a folder, not an image file", path);
+        if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+            return unet_error_set(err, UNET_ERR_IO, "%s is not a regular file (a device, pipe or socket); give "
+                                  "an image file", path);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return unet_error_set(err, UNET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+        n = (int)fread(h, 1, sizeof h, f);
+        fclose(f);
+    }
     if (n <= 0)
         return unet_error_set(err, UNET_ERR_FORMAT, "%s is empty (0 bytes); replace it with a PNG or TIFF image", path);
     *fmt = sniff_bytes(h, n);
@@ -146,6 +169,7 @@ static UnetStatus detect(const char *path, UnetImageFormat *fmt, UnetError *err)
 
 typedef struct PngRead {
     FILE *f;
+    size_t file_size;   /* bytes of the whole file; 0 when unknown */
     int expand_palette;
     png_structp png;
     png_infop info;
@@ -184,6 +208,16 @@ static int png_decode(PngRead *r)
     int interlace;
     png_get_IHDR(r->png, r->info, &r->width, &r->height, &r->bit_depth, &r->color_type, &interlace, NULL, NULL);
     r->has_trns = png_get_valid(r->png, r->info, PNG_INFO_tRNS) != 0;
+    /* deflate packs at most 1032 bytes into one, so a header that declares
+     * more pixel bytes than that allows is damaged or hostile: refuse it
+     * before allocating for it. */
+    double stored = (double)png_get_rowbytes(r->png, r->info) * r->height;
+    if (r->file_size && stored > 1032.0 * (double)r->file_size + 4096.0) {
+        snprintf(r->message, sizeof r->message, "the header declares %u x %u pixels (%.0f MB of samples) but "
+                 "the file holds only %zu bytes, more than deflate can pack into it", (unsigned)r->width,
+                 (unsigned)r->height, stored / 1e6, r->file_size);
+        return -1;
+    }
     if (r->color_type == PNG_COLOR_TYPE_PALETTE) {
         if (r->expand_palette) {
             png_set_palette_to_rgb(r->png);
@@ -223,12 +257,21 @@ static int png_decode(PngRead *r)
     return 0;
 }
 
-static UnetStatus load_png(const char *path, int expand_palette, UnetImage *img, UnetError *err)
+static UnetStatus load_png(const ImageSource *src, int expand_palette, UnetImage *img, UnetError *err)
 {
+    const char *path = src->path;
     PngRead r;
     memset(&r, 0, sizeof r);
     r.expand_palette = expand_palette;
-    r.f = fopen(path, "rb");
+    if (src->mem) {
+        r.f = fmemopen((void *)src->mem, src->size, "rb");
+        r.file_size = src->size;
+    } else {
+        r.f = fopen(path, "rb");
+        struct stat sb;
+        if (r.f && fstat(fileno(r.f), &sb) == 0 && S_ISREG(sb.st_mode))
+            r.file_size = (size_t)sb.st_size;
+    }
     if (!r.f)
         return unet_error_set(err, UNET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, png_read_error_cb, png_warning_cb);
@@ -285,6 +328,7 @@ static UnetStatus load_png(const char *path, int expand_palette, UnetImage *img,
 typedef struct TiffMsg {
     char error[400];
     char warning[200];
+    uint64_t file_size; /* 0 when unknown */
 } TiffMsg;
 
 static int tiff_error_cb(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
@@ -312,16 +356,60 @@ static void tiff_silence(void)
     TIFFSetWarningHandler(NULL);
 }
 
-static TIFF *tiff_open(const char *path, TiffMsg *m, UnetError *err)
+/* A read-only file in memory for TIFFClientOpenExt. */
+typedef struct TiffMem {
+    const unsigned char *data;
+    size_t size, pos;
+} TiffMem;
+
+static tmsize_t tiff_mem_read(thandle_t h, void *buf, tmsize_t n)
+{
+    TiffMem *m = h;
+    if (n <= 0 || m->pos >= m->size)
+        return 0;
+    size_t k = (size_t)n < m->size - m->pos ? (size_t)n : m->size - m->pos;
+    memcpy(buf, m->data + m->pos, k);
+    m->pos += k;
+    return (tmsize_t)k;
+}
+
+static tmsize_t tiff_mem_write(thandle_t h, void *buf, tmsize_t n)
+{
+    errno = EBADF;
+    return -1;
+}
+
+static toff_t tiff_mem_seek(thandle_t h, toff_t off, int whence)
+{
+    TiffMem *m = h;
+    uint64_t base = whence == SEEK_CUR ? m->pos : whence == SEEK_END ? m->size : 0;
+    uint64_t to = base + off; /* libtiff passes negative offsets as wrapped toff_t */
+    if (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END) {
+        errno = EINVAL;
+        return (toff_t)-1;
+    }
+    m->pos = (size_t)to;
+    return to;
+}
+
+static int tiff_mem_close(thandle_t h) { return 0; }
+static toff_t tiff_mem_size(thandle_t h) { return ((TiffMem *)h)->size; }
+static int tiff_mem_map(thandle_t h, void **base, toff_t *size) { return 0; }
+static void tiff_mem_unmap(thandle_t h, void *base, toff_t size) {}
+
+/* mem: NULL to open path, else the file's bytes (path names it). */
+static TIFF *tiff_open(const char *path, TiffMem *mem, TiffMsg *m, UnetError *err)
 {
     pthread_once(&tiff_once, tiff_silence);
     memset(m, 0, sizeof *m);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        unet_error_set(err, UNET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
+    if (!mem) {
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            unet_error_set(err, UNET_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+            return NULL;
+        }
+        fclose(f);
     }
-    fclose(f);
     TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
     if (!o) {
         unet_error_set(err, UNET_ERR_NOMEM, "out of memory opening %s", path);
@@ -329,7 +417,9 @@ static TIFF *tiff_open(const char *path, TiffMsg *m, UnetError *err)
     }
     TIFFOpenOptionsSetErrorHandlerExtR(o, tiff_error_cb, m);
     TIFFOpenOptionsSetWarningHandlerExtR(o, tiff_warning_cb, m);
-    TIFF *t = TIFFOpenExt(path, "r", o);
+    TIFF *t = mem ? TIFFClientOpenExt(path, "rm", mem, tiff_mem_read, tiff_mem_write, tiff_mem_seek,
+                                      tiff_mem_close, tiff_mem_size, tiff_mem_map, tiff_mem_unmap, o)
+                  : TIFFOpenExt(path, "r", o);
     TIFFOpenOptionsFree(o);
     if (!t)
         unet_error_set(err, UNET_ERR_FORMAT, "cannot read TIFF %s: %s (the file is damaged or not a TIFF)", path,
@@ -400,6 +490,79 @@ static inline double tiff_fetch(const unsigned char *row, size_t k, int bits, in
     return 0.0;
 }
 
+/* A damaged or hostile header can declare a huge image in a few bytes. Before
+ * allocating for it, check that the file can hold that many pixels: at least
+ * one strip entry per strip, and no more decoded bytes than the codec can
+ * pack into the stored ones (codecs without a known bound are not checked). */
+static UnetStatus tiff_check_plausible(TIFF *tif, const char *path, int page, uint32_t w, uint32_t h, int spp,
+                                       int bits, int comp, int tiled, uint64_t file_size, UnetError *err)
+{
+    /* The decoding buffer holds one row or one tile. */
+    if (tiled) {
+        uint32_t tw = 0, th = 0;
+        TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
+        TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
+        if (tw == 0 || th == 0 || (double)tw * th > 4.0 * w * h + (double)(1 << 20))
+            return unet_error_set(err, UNET_ERR_FORMAT, "%s (page %d): tiles of %u x %u pixels for a %u x %u "
+                                  "image; the file is damaged", path, page + 1, (unsigned)tw, (unsigned)th,
+                                  (unsigned)w, (unsigned)h);
+    }
+    tmsize_t block = tiled ? TIFFTileSize(tif) : TIFFScanlineSize(tif);
+    if (block <= 0 || (uint64_t)block > ((uint64_t)1 << 28))
+        return unet_error_set(err, UNET_ERR_UNSUPPORTED, "%s (page %d): %s of %lld bytes; the file is damaged, "
+                              "or its rows are too long to read (at most 256 MB)", path, page + 1,
+                              tiled ? "tiles" : "rows", (long long)block);
+    if (!file_size)
+        return UNET_OK;
+    uint64_t n = tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif);
+    double decoded = (double)w * h * spp * bits / 8.0;
+    if (n > file_size)
+        return unet_error_set(err, UNET_ERR_FORMAT, "%s (page %d): the header declares %u x %u pixels in %llu "
+                              "%s, more than a %llu-byte file can hold; it is damaged or truncated", path, page + 1,
+                              (unsigned)w, (unsigned)h, (unsigned long long)n, tiled ? "tiles" : "strips",
+                              (unsigned long long)file_size);
+    /* The most a codec can pack into one byte: exact for these; for the others
+     * (CCITT codes a blank row in one bit, zstd, LZMA...) 100000 samples, far
+     * beyond real images but a stop to small files that unpack to GBs. */
+    int bounded = comp == COMPRESSION_NONE || comp == COMPRESSION_PACKBITS || comp == COMPRESSION_LZW ||
+                  comp == COMPRESSION_DEFLATE || comp == COMPRESSION_ADOBE_DEFLATE;
+    double ratio = comp == COMPRESSION_NONE ? 1.0
+                 : comp == COMPRESSION_PACKBITS ? 64.0
+                 : comp == COMPRESSION_LZW ? 2600.0
+                 : (comp == COMPRESSION_DEFLATE || comp == COMPRESSION_ADOBE_DEFLATE) ? 1032.0 : 1e5;
+    if (!bounded)
+        decoded = (double)w * h * spp;
+    double stored = 0.0;
+    for (uint64_t i = 0; i < n && stored * ratio < decoded; i++)
+        stored += (double)TIFFGetStrileByteCount(tif, (uint32_t)i);
+    if (stored > (double)file_size)
+        stored = (double)file_size;
+    if (decoded > stored * ratio + 65536.0)
+        return unet_error_set(err, UNET_ERR_FORMAT, "%s (page %d): the header declares %u x %u pixels (%.1f million "
+                              "samples) but the file stores only %.0f bytes of pixel data; it is damaged or "
+                              "truncated", path, page + 1, (unsigned)w, (unsigned)h, (double)w * h * spp / 1e6,
+                              stored);
+    if (!bounded) {
+        /* For a large image, decode the last row (tile) first, which a damaged
+         * or truncated file cannot give, before allocating the whole image. */
+        if ((double)w * h * spp < (double)(1 << 26)) /* 256 MB of floats */
+            return UNET_OK;
+        unsigned char *buf = malloc((size_t)block);
+        if (!buf)
+            return unet_error_set(err, UNET_ERR_NOMEM, "out of memory reading %s", path);
+        uint16_t planar = PLANARCONFIG_CONTIG;
+        TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
+        uint16_t s = planar == PLANARCONFIG_SEPARATE ? (uint16_t)(spp - 1) : 0;
+        tmsize_t got = tiled ? TIFFReadTile(tif, buf, w - 1, h - 1, 0, s) : TIFFReadScanline(tif, buf, h - 1, s);
+        free(buf);
+        if (got < 0)
+            return unet_error_set(err, UNET_ERR_FORMAT, "%s (page %d): the header declares %u x %u pixels but "
+                                  "the last row cannot be decoded; the file is damaged or truncated", path,
+                                  page + 1, (unsigned)w, (unsigned)h);
+    }
+    return UNET_OK;
+}
+
 static UnetStatus tiff_read_page(TIFF *tif, const char *path, int page, int expand_palette, TiffMsg *m,
                                  UnetImage *img, UnetError *err)
 {
@@ -451,6 +614,8 @@ static UnetStatus tiff_read_page(TIFF *tif, const char *path, int page, int expa
                               "16 samples per pixel are supported", path, page + 1, layout);
     UnetStatus st = check_size(path, w, h, spp, err);
     if (st)
+        return st;
+    if ((st = tiff_check_plausible(tif, path, page, w, h, spp, bits, comp, tiled, m->file_size, err)))
         return st;
 
     int has_alpha = 0;
@@ -584,12 +749,19 @@ done:
     return st;
 }
 
-static UnetStatus load_tiff(const char *path, int page, int expand_palette, UnetImage *img, UnetError *err)
+static UnetStatus load_tiff(const ImageSource *src, int page, int expand_palette, UnetImage *img, UnetError *err)
 {
+    const char *path = src->path;
     TiffMsg m;
-    TIFF *tif = tiff_open(path, &m, err);
+    TiffMem mem = { src->mem, src->size, 0 };
+    TIFF *tif = tiff_open(path, src->mem ? &mem : NULL, &m, err);
     if (!tif)
         return err ? err->status : UNET_ERR_FORMAT;
+    struct stat sb;
+    if (src->mem)
+        m.file_size = src->size;
+    else if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+        m.file_size = (uint64_t)sb.st_size;
     UnetStatus st = tiff_read_page(tif, path, page, expand_palette, &m, img, err);
     TIFFClose(tif);
     return st;
@@ -752,15 +924,17 @@ static double npy_fetch(const unsigned char *p, char kind, int size)
     }
 }
 
-static UnetStatus npy_load_raw(const char *path, float **data, NpyHeader *h, UnetError *err)
+/* mem: the file's bytes, or NULL to read path. */
+static UnetStatus npy_load_raw(const char *path, const unsigned char *mem, size_t mem_size, float **data,
+                               NpyHeader *h, UnetError *err)
 {
     *data = NULL;
-    unsigned char *buf;
-    size_t len;
-    UnetStatus st = unet_read_file(path, &buf, &len, err);
-    if (st)
+    unsigned char *buf = NULL;
+    size_t len = mem_size;
+    UnetStatus st;
+    if (!mem && (st = unet_read_file(path, &buf, &len, err)))
         return st;
-    if ((st = npy_parse(path, buf, len, h, err))) {
+    if ((st = npy_parse(path, mem ? mem : buf, len, h, err))) {
         free(buf);
         return st;
     }
@@ -772,7 +946,7 @@ static UnetStatus npy_load_raw(const char *path, float **data, NpyHeader *h, Une
         free(buf);
         return unet_error_set(err, UNET_ERR_NOMEM, "out of memory reading %s", path);
     }
-    const unsigned char *p = buf + h->offset;
+    const unsigned char *p = (mem ? mem : buf) + h->offset;
     for (size_t i = 0; i < count; i++)
         out[i] = (float)npy_fetch(p + i * (size_t)h->itemsize, h->kind, h->itemsize);
     free(buf);
@@ -784,7 +958,7 @@ UnetStatus unet_npy_load(const char *path, float **data, int *ndim, int shape[UN
 {
     NpyHeader h;
     *ndim = 0;
-    UnetStatus st = npy_load_raw(path, data, &h, err);
+    UnetStatus st = npy_load_raw(path, NULL, 0, data, &h, err);
     if (st)
         return st;
     *ndim = h.ndim;
@@ -861,11 +1035,12 @@ UnetStatus unet_image_save_npy(const char *path, const UnetImage *img, UnetError
     return unet_npy_save(path, img->data, 3, shape, err);
 }
 
-static UnetStatus load_npy(const char *path, UnetImage *img, UnetError *err)
+static UnetStatus load_npy(const ImageSource *src, UnetImage *img, UnetError *err)
 {
+    const char *path = src->path;
     float *data;
     NpyHeader hd;
-    UnetStatus st = npy_load_raw(path, &data, &hd, err);
+    UnetStatus st = npy_load_raw(path, src->mem, src->size, &data, &hd, err);
     if (st)
         return st;
     long long *shape = hd.shape;
@@ -914,20 +1089,21 @@ static UnetStatus load_npy(const char *path, UnetImage *img, UnetError *err)
 
 /* ---- Dispatch ---- */
 
-static UnetStatus load_any(const char *path, int page, int expand_palette, UnetImage *img, UnetError *err)
+static UnetStatus load_any(const ImageSource *src, int page, int expand_palette, UnetImage *img, UnetError *err)
 {
+    const char *path = src->path;
     memset(img, 0, sizeof *img);
     UnetImageFormat fmt;
-    UnetStatus st = detect(path, &fmt, err);
+    UnetStatus st = detect(src, &fmt, err);
     if (st)
         return st;
     if (fmt != UNET_IMAGE_FORMAT_TIFF && page != 0)
         return unet_error_set(err, UNET_ERR_INVALID, "%s is a %s file with one page; page %d does not exist", path,
                               unet_image_format_name(fmt), page + 1);
     switch (fmt) {
-    case UNET_IMAGE_FORMAT_PNG: return load_png(path, expand_palette, img, err);
-    case UNET_IMAGE_FORMAT_TIFF: return load_tiff(path, page, expand_palette, img, err);
-    case UNET_IMAGE_FORMAT_NPY: return load_npy(path, img, err);
+    case UNET_IMAGE_FORMAT_PNG: return load_png(src, expand_palette, img, err);
+    case UNET_IMAGE_FORMAT_TIFF: return load_tiff(src, page, expand_palette, img, err);
+    case UNET_IMAGE_FORMAT_NPY: return load_npy(src, img, err);
     case UNET_IMAGE_FORMAT_NONE: break;
     }
     return unet_error_set(err, UNET_ERR_FORMAT, "%s: unknown image format", path);
@@ -935,19 +1111,34 @@ static UnetStatus load_any(const char *path, int page, int expand_palette, UnetI
 
 UnetStatus unet_image_load(const char *path, UnetImage *img, UnetError *err)
 {
-    return load_any(path, 0, 1, img, err);
+    ImageSource src = { path, NULL, 0 };
+    return load_any(&src, 0, 1, img, err);
 }
 
 UnetStatus unet_image_load_page(const char *path, int page, UnetImage *img, UnetError *err)
 {
-    return load_any(path, page, 1, img, err);
+    ImageSource src = { path, NULL, 0 };
+    return load_any(&src, page, 1, img, err);
+}
+
+UnetStatus unet_image_load_memory(const void *bytes, size_t size, const char *name, int page, UnetImage *img,
+                                  UnetError *err)
+{
+    memset(img, 0, sizeof *img);
+    if (!name)
+        name = "image in memory";
+    if (!bytes || size == 0)
+        return unet_error_set(err, UNET_ERR_FORMAT, "%s is empty (0 bytes); replace it with a PNG or TIFF image", name);
+    ImageSource src = { name, bytes, size };
+    return load_any(&src, page, 1, img, err);
 }
 
 UnetStatus unet_image_page_count(const char *path, int *pages, UnetError *err)
 {
     *pages = 0;
     UnetImageFormat fmt;
-    UnetStatus st = detect(path, &fmt, err);
+    ImageSource src = { path, NULL, 0 };
+    UnetStatus st = detect(&src, &fmt, err);
     if (st)
         return st;
     if (fmt != UNET_IMAGE_FORMAT_TIFF) {
@@ -955,7 +1146,7 @@ UnetStatus unet_image_page_count(const char *path, int *pages, UnetError *err)
         return UNET_OK;
     }
     TiffMsg m;
-    TIFF *tif = tiff_open(path, &m, err);
+    TIFF *tif = tiff_open(path, NULL, &m, err);
     if (!tif)
         return err ? err->status : UNET_ERR_FORMAT;
     *pages = (int)TIFFNumberOfDirectories(tif);
@@ -1001,16 +1192,34 @@ UnetStatus unet_labels_from_image(const UnetImage *img, const char *name, UnetLa
     return UNET_OK;
 }
 
-UnetStatus unet_labels_load(const char *path, int page, UnetLabels *lab, UnetError *err)
+static UnetStatus labels_load(const ImageSource *src, int page, UnetLabels *lab, UnetError *err)
 {
     UnetImage img;
     memset(lab, 0, sizeof *lab);
-    UnetStatus st = load_any(path, page, 0, &img, err);
+    UnetStatus st = load_any(src, page, 0, &img, err);
     if (st)
         return st;
-    st = unet_labels_from_image(&img, path, lab, err);
+    st = unet_labels_from_image(&img, src->path, lab, err);
     unet_image_free(&img);
     return st;
+}
+
+UnetStatus unet_labels_load(const char *path, int page, UnetLabels *lab, UnetError *err)
+{
+    ImageSource src = { path, NULL, 0 };
+    return labels_load(&src, page, lab, err);
+}
+
+UnetStatus unet_labels_load_memory(const void *bytes, size_t size, const char *name, int page, UnetLabels *lab,
+                                   UnetError *err)
+{
+    memset(lab, 0, sizeof *lab);
+    if (!name)
+        name = "mask in memory";
+    if (!bytes || size == 0)
+        return unet_error_set(err, UNET_ERR_FORMAT, "%s is empty (0 bytes); replace it with a PNG or TIFF image", name);
+    ImageSource src = { name, bytes, size };
+    return labels_load(&src, page, lab, err);
 }
 
 /* ---- PNG writing ---- */
@@ -1021,12 +1230,14 @@ typedef struct PngWrite {
     png_structp png;
     png_infop info;
     unsigned char *row;
+    int sys_errno;      /* errno when libpng gave up ("Write Error" alone says too little) */
     char message[300];
 } PngWrite;
 
 static void png_write_error_cb(png_structp png, png_const_charp msg)
 {
     PngWrite *w = png_get_error_ptr(png);
+    w->sys_errno = errno;
     snprintf(w->message, sizeof w->message, "%s", msg);
     png_longjmp(png, 1);
 }
@@ -1077,6 +1288,8 @@ static UnetStatus png_write_file(FILE *f, void *user, UnetError *err)
     w->row = NULL;
     if (rc == -2)
         return unet_error_set(err, UNET_ERR_NOMEM, "out of memory");
+    if (rc != 0 && ferror(f) && w->sys_errno)
+        return unet_error_set(err, UNET_ERR_IO, "%s", strerror(w->sys_errno));
     if (rc != 0)
         return unet_error_set(err, UNET_ERR_IO, "%s", w->message);
     return UNET_OK;

@@ -8,6 +8,7 @@
 #ifndef UNET_IMAGE_H
 #define UNET_IMAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -69,6 +70,11 @@ UnetStatus unet_image_load(const char *path, UnetImage *img, UnetError *err);
 /* Same for one page of a multi-page TIFF (page 0 for other formats). */
 UnetStatus unet_image_load_page(const char *path, int page, UnetImage *img, UnetError *err);
 
+/* The same for a file already in memory (PNG, TIFF or .npy bytes; the buffer
+ * is read, not kept); name stands for the file in messages. */
+UnetStatus unet_image_load_memory(const void *bytes, size_t size, const char *name, int page, UnetImage *img,
+                                  UnetError *err);
+
 /* Number of pages (TIFF directories); 1 for PNG and .npy. */
 UnetStatus unet_image_page_count(const char *path, int *pages, UnetError *err);
 
@@ -76,6 +82,10 @@ UnetStatus unet_image_page_count(const char *path, int *pages, UnetError *err);
  * masks must have R = G = B, alpha is dropped, float values must be whole
  * numbers >= 0. */
 UnetStatus unet_labels_load(const char *path, int page, UnetLabels *lab, UnetError *err);
+
+/* unet_labels_load for a file's bytes in memory; name stands for the file. */
+UnetStatus unet_labels_load_memory(const void *bytes, size_t size, const char *name, int page, UnetLabels *lab,
+                                   UnetError *err);
 
 /* The same check and conversion for an image already in memory; name is used
  * in messages. */

@@ -1,6 +1,8 @@
 /* model-config.c - defaults, validation, names and the JSON form of UnetModelConfig. */
 #include "model-config.h"
 
+#include <float.h>
+#include <math.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +225,8 @@ UnetStatus unet_model_config_from_json(UnetModelConfig *cfg, const char *json, U
         } else if (!strcmp(key, "leaky_slope")) {
             if (!json_object_is_type(val, json_type_double) && !json_object_is_type(val, json_type_int))
                 st = unet_error_set(err, UNET_ERR_FORMAT, "model config: 'leaky_slope' must be a number");
+            else if (!(fabs(json_object_get_double(val)) <= FLT_MAX)) /* 1e400, 5e42: no float */
+                st = unet_error_set(err, UNET_ERR_FORMAT, "model config: 'leaky_slope' is out of range");
             else
                 cfg->leaky_slope = (float)json_object_get_double(val);
         } else if (!strcmp(key, "seed")) {

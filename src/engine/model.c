@@ -21,6 +21,8 @@ struct UnetModel {
     UnetTensor probs;
     int probs_live;
     size_t act_bytes, act_peak;
+    int (*cancel)(void *user);  /* polled between layers of a forward pass */
+    void *cancel_user;
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -28,6 +30,10 @@ struct UnetModel {
 static UnetStatus backend_error(UnetModel *m, UnetError *err, const char *what)
 {
     UnetStatus st = m->be->error.status != UNET_OK ? m->be->error.status : UNET_ERR_BACKEND;
+    /* activations grow with batch x tile area x base channels: say so */
+    if (st == UNET_ERR_NOMEM)
+        return unet_error_set(err, st, "%s: %s; lower the batch size or the tile size (--batch, --tile), or "
+                              "the model's --base", what, m->be->error.message);
     return unet_error_set(err, st, "%s: %s", what, m->be->error.message);
 }
 
@@ -195,7 +201,7 @@ static UnetModel *model_create(const UnetModelConfig *cfg, UnetBackend *be, int 
         if (!m->param_arena || !m->grad_arena || (m->g.buffers.total && !m->buffer_arena)) {
             unet_error_set(err, be->error.status ? be->error.status : UNET_ERR_NOMEM,
                            "cannot allocate the %s model's %zu parameters (%.1f MB with their "
-                           "gradients) on the %s backend: %s",
+                           "gradients) on the %s backend: %s; use a smaller --base or --depth",
                            unet_arch_name(cfg->arch), total, 2.0 * (double)total * 4 / 1e6,
                            be->name, be->error.message);
             unet_model_free(m);
@@ -646,6 +652,9 @@ static UnetStatus forward_impl(UnetModel *m, const UnetTensor *x, int training, 
     in->out.is_view = 1;
     in->out_live = 1;
     for (int i = 1; i < g->n_nodes; i++) {
+        /* a large tile on a slow device takes seconds: stop between layers */
+        if (m->cancel && m->cancel(m->cancel_user))
+            return unet_error_set(err, UNET_ERR_CANCELLED, "cancelled");
         TRY(compute_node(m, i, training, 0, err));
         UnetNode *n = node(m, i);
         const int ins[2] = { n->in0, n->in1 };
@@ -665,6 +674,12 @@ static UnetStatus forward_impl(UnetModel *m, const UnetTensor *x, int training, 
         free_out(m, in);
     }
     return UNET_OK;
+}
+
+void unet_model_set_cancel(UnetModel *m, int (*cancelled)(void *user), void *user)
+{
+    m->cancel = cancelled;
+    m->cancel_user = user;
 }
 
 UnetStatus unet_model_forward(UnetModel *m, const UnetTensor *x, UnetTensor **logits, int training,

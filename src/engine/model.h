@@ -111,6 +111,13 @@ void unet_model_valid_input_neighbours(const UnetModelConfig *cfg, int near, int
                                        int *above);
 
 /* ---- passes -------------------------------------------------------------- */
+/* cancelled (may be NULL) is polled between the layers of every forward
+ * pass; when it returns nonzero the pass stops with UNET_ERR_CANCELLED, so a
+ * long inference ends within one layer. Meant for inference: a training
+ * forward stopped half-way has already updated the batch-norm running
+ * statistics of the layers it ran. */
+void unet_model_set_cancel(UnetModel *m, int (*cancelled)(void *user), void *user);
+
 /* x: [N, in_channels, H, W] backend tensor with valid H and W. *logits gets a
  * model-owned tensor [N, classes, Ho, Wo] valid until the next forward or
  * unet_model_free. training != 0 uses batch statistics, updates running

@@ -161,7 +161,10 @@ static UnetStatus json_number(json_object *v, const char *what, const char *key,
 {
     if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
         return unet_error_set(err, UNET_ERR_FORMAT, "%s: '%s' must be a number", what, key);
-    *out = json_object_get_double(v);
+    double x = json_object_get_double(v);
+    if (!isfinite(x)) /* 1e400 reads as infinity */
+        return unet_error_set(err, UNET_ERR_FORMAT, "%s: '%s' is out of range", what, key);
+    *out = x;
     return UNET_OK;
 }
 
@@ -682,6 +685,9 @@ char *unet_lr_schedule_state_to_json(const UnetLrSchedule *s)
     return text;
 }
 
+/* Resumed counters keep room to count on (steps++ must not overflow). */
+#define COUNTER_MAX ((int64_t)1 << 53)
+
 UnetStatus unet_lr_schedule_state_from_json(UnetLrSchedule *s, const char *json, UnetError *err)
 {
     const char *what = "learning-rate schedule state";
@@ -701,19 +707,19 @@ UnetStatus unet_lr_schedule_state_from_json(UnetLrSchedule *s, const char *json,
         else if (!strcmp(key, "lr"))
             st = json_number(val, what, key, &t.lr, err), seen |= 2;
         else if (!strcmp(key, "steps")) {
-            if ((st = json_int(val, what, key, 0, INT64_MAX, &i64, err)) == UNET_OK)
+            if ((st = json_int(val, what, key, 0, COUNTER_MAX, &i64, err)) == UNET_OK)
                 t.steps = i64, seen |= 4;
         } else if (!strcmp(key, "epochs")) {
-            if ((st = json_int(val, what, key, 0, INT64_MAX, &i64, err)) == UNET_OK)
+            if ((st = json_int(val, what, key, 0, COUNTER_MAX, &i64, err)) == UNET_OK)
                 t.epochs = i64;
         } else if (!strcmp(key, "best")) {
             if (val)
                 st = json_number(val, what, key, &t.best, err);
         } else if (!strcmp(key, "bad_epochs")) {
-            if ((st = json_int(val, what, key, 0, INT32_MAX, &i64, err)) == UNET_OK)
+            if ((st = json_int(val, what, key, 0, INT32_MAX / 2, &i64, err)) == UNET_OK)
                 t.bad_epochs = (int)i64;
         } else if (!strcmp(key, "cooldown_left")) {
-            if ((st = json_int(val, what, key, 0, INT32_MAX, &i64, err)) == UNET_OK)
+            if ((st = json_int(val, what, key, 0, INT32_MAX / 2, &i64, err)) == UNET_OK)
                 t.cooldown_left = (int)i64;
         } else {
             st = unet_error_set(err, UNET_ERR_FORMAT, "%s: unknown key '%s'", what, key);

@@ -111,7 +111,9 @@ static UnetStatus trim_metrics(const char *path, int epochs_done, int64_t steps,
         char *nl = strchr(line, '\n');
         size_t ll = nl ? (size_t)(nl - line) + 1 : strlen(line);
         int keep = 1;
-        if (first) {
+        if (!nl && !first) {
+            keep = 0; /* a row cut short by a crash */
+        } else if (first) {
             keep = !strncmp(line, "kind,", 5);
         } else {
             char kind[8] = { 0 };

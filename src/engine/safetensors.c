@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileutil.h"
+
 static const struct {
     const char *name;
     size_t size;
@@ -306,6 +308,25 @@ static UnetStatus parse_metadata(UnetSafetensors *st, json_object *v, UnetError 
     return UNET_OK;
 }
 
+/* What a file given as a checkpoint is instead, when its first bytes say so
+ * (a PNG or TIFF image, a .npy array, a text file); NULL otherwise. */
+static const char *sniff_other_format(const uint8_t *b, size_t n)
+{
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8))
+        return "a PNG image";
+    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4)))
+        return "a TIFF image";
+    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff)
+        return "a JPEG image";
+    if (n >= 6 && !memcmp(b, "\x93NUMPY", 6))
+        return "a .npy array";
+    size_t k = n < 64 ? n : 64;
+    for (size_t i = 0; i < k; i++)
+        if (b[i] < 0x20 && b[i] != '\t' && b[i] != '\n' && b[i] != '\r')
+            return NULL;
+    return "a text file";
+}
+
 static UnetStatus parse_file(UnetSafetensors *st, UnetError *err)
 {
     const char *p = st->path;
@@ -314,6 +335,9 @@ static UnetStatus parse_file(UnetSafetensors *st, UnetError *err)
                               "%s: file is %zu bytes, too short to be a safetensors file", p,
                               st->size);
     uint64_t n = read_le64(st->bytes);
+    const char *kind = sniff_other_format(st->bytes, st->size);
+    if (kind && (n > st->size - 8 || n < 2 || st->bytes[8] != '{'))
+        return unet_error_set(err, UNET_ERR_FORMAT, "%s is %s, not a safetensors checkpoint", p, kind);
     if (n > UNET_ST_MAX_HEADER)
         return unet_error_set(err, UNET_ERR_FORMAT,
                               "%s: header length %llu is over the 100 MB limit; this is not a "
@@ -830,12 +854,14 @@ UnetStatus unet_safetensors_writer_save(const UnetSafetensorsWriter *w, const ch
         return unet_error_set(err, UNET_ERR_NOMEM, "cannot write '%s': out of memory", path);
 
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    char *tmp = malloc(plen + 48);
     if (!tmp) {
         free(header);
         return unet_error_set(err, UNET_ERR_NOMEM, "cannot write '%s': out of memory", path);
     }
-    snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
+    /* The PID in the name lets a later save remove what a killed one left. */
+    unet_remove_stale_temps(path);
+    snprintf(tmp, plen + 48, "%s.tmp-%ld-XXXXXX", path, (long)getpid());
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;

@@ -108,9 +108,10 @@ UnetStatus unet_safetensors_writer_add(UnetSafetensorsWriter *w, const char *nam
 UnetStatus unet_safetensors_writer_set_metadata(UnetSafetensorsWriter *w, const char *key,
                                                 const char *value, UnetError *err);
 
-/* Writes everything to path atomically: a temporary file <path>.tmp-XXXXXX in
+/* Writes everything to path atomically: a temporary file <path>.tmp-PID-XXXXXX in
  * the same directory, every write checked, fflush + fsync, rename over path,
- * fsync of the directory. On any failure the temporary file is removed, path
+ * fsync of the directory. Temporary files of writers killed half-way (their
+ * process is gone) are removed first. On any failure the temporary file is removed, path
  * keeps its previous content, and the message names the path and the system
  * error (e.g. "No space left on device"). */
 UnetStatus unet_safetensors_writer_save(const UnetSafetensorsWriter *w, const char *path,

@@ -482,6 +482,12 @@ static int predict_progress(long done, long total, void *user)
     return atomic_load(&t->stop_flag) != 0;
 }
 
+static int stop_requested(void *user)
+{
+    UnetTrainer *t = user;
+    return atomic_load(&t->stop_flag) != 0;
+}
+
 /* Class probabilities [K, H, W] of a whole image by overlap-tile (inference.h,
  * its default tiles: seamless for same-padding models). */
 static UnetStatus predict_image(UnetTrainer *t, const TrainImage *im, float *probs, UnetError *err)
@@ -570,7 +576,13 @@ static UnetStatus validate(UnetTrainer *t, double *val_loss, UnetSegMetrics *mea
         uint8_t *vis = malloc(n);
         if (!probs || !cls || !vis) {
             st = unet_error_set(err, UNET_ERR_NOMEM, "out of memory validating %s", im->name);
-        } else if ((st = predict_image(t, im, probs, err)) == UNET_OK) {
+        } else {
+            /* validation is inference: a stop may end it within one layer */
+            unet_model_set_cancel(t->model, stop_requested, t);
+            st = predict_image(t, im, probs, err);
+            unet_model_set_cancel(t->model, NULL, NULL);
+        }
+        if (st == UNET_OK) {
             loss_sum += host_loss(t, probs, im);
             to_classes(t, probs, im, cls, vis);
             UnetSegMetrics m;
@@ -773,6 +785,11 @@ static UnetStatus save_checkpoint(UnetTrainer *t, const char *name, UnetError *e
 {
     if (!t->have_run)
         return UNET_OK;
+    /* metrics.csv must reach the disk before the checkpoint that covers its
+     * rows: after a crash, resuming trims rows past the checkpoint, but rows
+     * lost in a buffer would stay lost */
+    if (t->run.metrics)
+        fflush(t->run.metrics);
     char *path = run_path(&t->run, name);
     char *cfg = unet_train_config_to_json(&t->cfg);
     char *state = state_json(t);
@@ -977,6 +994,14 @@ static UnetStatus train_epochs(UnetTrainer *t, UnetError *err)
         if (s->epoch >= c->epochs)
             s->finished = 1;
         save_state_times(t);
+        double sps = t->epoch_train_s > 0 ? t->epoch_samples / t->epoch_train_s : 0.0;
+        double wf = t->epoch_train_s > 0 ? t->epoch_wait_s / t->epoch_train_s : 0.0;
+        /* the epoch's row before its checkpoints (see save_checkpoint) */
+        MetricsRow row = { .kind = "epoch", .epoch = s->epoch, .step = s->step, .lr = lr_now,
+                           .loss = NAN, .train_loss = train_loss, .val_loss = val_loss,
+                           .metrics = t->val.count ? &m : NULL, .samples_per_second = sps,
+                           .data_wait_fraction = wf, .seconds = elapsed(t) };
+        run_metrics_row(&t->run, &row);
         if (is_best) {
             if ((st = save_checkpoint(t, "best.safetensors", err)))
                 break;
@@ -984,18 +1009,11 @@ static UnetStatus train_epochs(UnetTrainer *t, UnetError *err)
         }
         if ((st = save_checkpoint(t, "last.safetensors", err)))
             break;
-        double sps = t->epoch_train_s > 0 ? t->epoch_samples / t->epoch_train_s : 0.0;
-        double wf = t->epoch_train_s > 0 ? t->epoch_wait_s / t->epoch_train_s : 0.0;
         UnetTrainEvent ev = { .kind = UNET_EVENT_EPOCH, .step = s->step, .epoch = s->epoch,
                               .train_loss = train_loss, .val_loss = val_loss, .metrics = m,
                               .lr = lr_now, .is_best = is_best, .samples_per_second = sps,
                               .data_wait_fraction = wf };
         emit(t, &ev);
-        MetricsRow row = { .kind = "epoch", .epoch = s->epoch, .step = s->step, .lr = lr_now,
-                           .loss = NAN, .train_loss = train_loss, .val_loss = val_loss,
-                           .metrics = t->val.count ? &m : NULL, .samples_per_second = sps,
-                           .data_wait_fraction = wf, .seconds = elapsed(t) };
-        run_metrics_row(&t->run, &row);
         if (t->have_run)
             run_log(&t->run,
                     "epoch %d/%d: train loss %.5f, val loss %.5f, dice %.4f, iou %.4f, pixel error "

@@ -486,8 +486,9 @@ UnetStatus unet_weightmap_compute(const UnetWeightMapConfig *cfg, const int32_t 
     UnetScratch *s = scratch ? scratch : &local;
     int32_t *mem = unet_scratch_reserve(s, ints * sizeof(int32_t));
     if (!mem)
-        return unet_error_set(err, UNET_ERR_NOMEM, "weight map: out of memory for %dx%d", width,
-                              height);
+        return unet_error_set(err, UNET_ERR_NOMEM, "weight map: out of memory for %dx%d (%.0f MB of "
+                              "work space); crop or downscale the mask", width, height,
+                              (double)ints * 4 / 1e6);
     Prep p;
     st = prep_init(&p, cfg, classes, instances, width, height, mem, mem + n, mem + 2 * n, err);
     if (st == UNET_OK) {
@@ -524,8 +525,8 @@ UnetStatus unet_weightmap_reference(const UnetWeightMapConfig *cfg, const int32_
     uint8_t *sites = malloc(n);
     Prep p;
     if (!cls || !cell || !b1 || !b2 || !dj || !sites) {
-        st = unet_error_set(err, UNET_ERR_NOMEM, "weight map: out of memory for %dx%d", width,
-                            height);
+        st = unet_error_set(err, UNET_ERR_NOMEM, "weight map: out of memory for %dx%d; crop or "
+                            "downscale the mask", width, height);
         goto done;
     }
     st = prep_init(&p, cfg, classes, instances, width, height, cls, cell, (int32_t *)dj, err);

@@ -81,7 +81,7 @@ expect 2 "--leaky-slope needs --activation leaky" info --leaky-slope 0.2
 expect 2 "either a CONFIG file or model options" info "$TMP/model.json" --classes 2
 expect 1 "cannot open $TMP/missing.json" info "$TMP/missing.json"
 printf 'not json' >"$TMP/bad.json"
-expect 1 "model config is not a JSON object" info "$TMP/bad.json"
+expect 1 "is neither a checkpoint (.safetensors) nor a JSON model config" info "$TMP/bad.json"
 printf '{"model":"unet","colour":1}' >"$TMP/bad2.json"
 expect 1 "unknown key 'colour'" info "$TMP/bad2.json"
 
