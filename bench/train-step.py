@@ -6,7 +6,7 @@ backend and in PyTorch, side by side, in one invocation.
         [--steps 5] [--warmup 1] [--rounds 2] [--model unet] [--size 572]
         [--base 64] [--profile] [--passive] [--layers]
 
-Each round runs our bench-train-step (build/bench) and then a PyTorch worker
+Each round runs our `unet bench train-step` and then a PyTorch worker
 (this file with --torch-worker), each in its own process so that each peak
 RSS (getrusage ru_maxrss) is its own. Both take the same network
 (tests/torch_models.py is PyTorch's twin of model.h), a 1-image batch, a
@@ -165,8 +165,8 @@ def layers(args, env):
 
 
 def run_ours(args, env):
-    exe = os.path.join(args.build, "bench", "bench-train-step")
-    cmd = [exe, "--device", "cpu", "--threads", str(args.threads), "--size", str(args.size),
+    exe = os.path.join(args.build, "src", "cli", "unet")
+    cmd = [exe, "bench", "train-step", "--device", "cpu", "--threads", str(args.threads), "--size", str(args.size),
            "--model", args.model, "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--json", "--profile"]
     if args.base:
