@@ -4,7 +4,7 @@ backend and in PyTorch, side by side, in one invocation.
 
     /usr/bin/python3 bench/train-step.py [--build build] [--threads 2]
         [--steps 5] [--warmup 1] [--rounds 2] [--model unet] [--size 572]
-        [--base 64] [--profile] [--layers]
+        [--base 64] [--profile] [--passive] [--layers]
 
 Each round runs our bench-train-step (build/bench) and then a PyTorch worker
 (this file with --torch-worker), each in its own process so that each peak
@@ -54,19 +54,21 @@ def torch_worker(args):
     else:
         target = torch.randint(0, cfg["classes"], (1, out, out))
         loss_fn = torch.nn.CrossEntropyLoss()
-    times = []
+    times, cpu = [], []
     for step in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=False)
         loss = loss_fn(model(x), target)
         loss.backward()
         opt.step()
-        t = time.perf_counter() - t0
+        t, c = time.perf_counter() - t0, time.process_time() - c0
         if step >= args.warmup:
             times.append(t)
+            cpu.append(c)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"device": "pytorch %s" % torch.__version__, "steps": times,
-                      "peak_rss_mb": peak, "loss": float(loss)}))
+                      "cpu_s_per_step": sum(cpu) / len(cpu), "peak_rss_mb": peak,
+                      "loss": float(loss)}))
 
 
 def unet_layers(size):
@@ -204,6 +206,9 @@ def main():
     ap.add_argument("--size", type=int, default=572)
     ap.add_argument("--base", type=int, default=0)
     ap.add_argument("--profile", action="store_true", help="print our per-op profile")
+    ap.add_argument("--passive", action="store_true",
+                    help="OMP_WAIT_POLICY=passive for both (idle threads sleep instead of "
+                         "spinning, so CPU time counts work only on a loaded machine)")
     ap.add_argument("--layers", action="store_true", help="time each convolution alone")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--torch-layers-worker", action="store_true", help=argparse.SUPPRESS)
@@ -214,6 +219,8 @@ def main():
         return torch_layers_worker(args)
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    if args.passive:
+        env["OMP_WAIT_POLICY"] = "passive"
     if args.layers:
         return layers(args, env)
     print("train step, %s %dx%d, batch 1, %d threads each; %s" %
@@ -231,15 +238,18 @@ def main():
         steps = [t for run in runs for t in run["steps"]]
         best, med = min(steps), statistics.median(steps)
         rss = max(run["peak_rss_mb"] for run in runs)
-        print("  %-26s best %7.3f s  median %7.3f s  %6.1f GFLOP/s (median)  peak RSS %6.0f MB"
-              % (name, best, med, gflop / med, rss))
-        return best, med, rss
+        cpu = min(run["cpu_s_per_step"] for run in runs)
+        print("  %-24s best %6.3f s  median %6.3f s  %5.0f GFLOP/s (best)  CPU %6.2f s/step  "
+              "peak RSS %5.0f MB" % (name, best, med, gflop / best, cpu, rss))
+        return best, med, rss, cpu
 
     print("%.1f GFLOP of convolutions per step (forward, backward-data, backward-weights)" % gflop)
-    ob, om, orss = summary("libunet cpu (oneDNN)", ours)
-    tb, tm, trss = summary(theirs[0]["device"], theirs)
-    print("ratio ours/pytorch: time best %.3f, median %.3f (goal <= 0.4); peak RSS %.3f "
-          "(goal <= 0.6)" % (ob / tb, om / tm, orss / trss))
+    ob, om, orss, ocpu = summary("libunet cpu (oneDNN)", ours)
+    tb, tm, trss, tcpu = summary(theirs[0]["device"], theirs)
+    print("ratio ours/pytorch: time best %.3f, median %.3f (goal <= 0.4); CPU time %.3f; "
+          "peak RSS %.3f (goal <= 0.6)" % (ob / tb, om / tm, ocpu / tcpu, orss / trss))
+    print("(CPU time: user + system seconds of all threads per step, the least of the rounds;"
+          " less sensitive than wall time to other load on the machine)")
     print("losses after the last step: ours %.5f, pytorch %.5f (different initialisations)"
           % (ours[-1]["loss"], theirs[-1]["loss"]))
     if args.profile:

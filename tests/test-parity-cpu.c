@@ -396,6 +396,8 @@ int main(int argc, char **argv)
     conv_case(1, 48, 10, 9, 64, 3, 1, 1, 1, 1, 1);    /* same padding, view, accumulate */
     upconv_case(1, 1024, 4, 3, 512, 0);
     upconv_case(2, 128, 6, 7, 64, 1);
+    upconv_case(1, 48, 5, 13, 32, 1); /* several pixel tiles, the last overlapping */
+    upconv_case(2, 32, 64, 66, 16, 1); /* large enough for our weight-gradient kernel */
     skip_case();
     error_messages();
     models();

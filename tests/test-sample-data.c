@@ -138,7 +138,8 @@ int main(void)
            total_ms / images, mean_dice, worst_dice);
     CHECK_MSG(mean_dice < 0.75, "a global threshold reaches membrane Dice %.3f", mean_dice);
     CHECK_MSG(worst_dice < 0.8, "a global threshold reaches membrane Dice %.3f on one image", worst_dice);
-    CHECK_MSG(total_ms / images < 100.0, "%.1f ms per image", total_ms / images);
+    /* The time is printed, not checked: speed goals live in bench/, where a
+     * loaded or sanitized build cannot fail CI. */
 
     CHECK(unet_sample_data_generate(16, 1, 0, img, mask, &err) == UNET_ERR_INVALID);
     CHECK(unet_sample_data_generate(n, 1, -1, img, mask, &err) == UNET_ERR_INVALID);

@@ -2,21 +2,27 @@
  * backend through oneDNN primitives, created once per shape and cached.
  *
  * Each shape has a plan with up to three passes (forward, backward-data,
- * backward-weights). The 2x2 stride-2 up-convolution runs on the convolution
- * primitives with the roles swapped (its forward is a convolution's
- * backward-data, its backward-data a convolution's forward, PyTorch's
- * [Ci,Co,2,2] weights being the convolution's [O,I,2,2]): oneDNN's
- * deconvolution primitive does the same but adds the bias through a
- * temporary as large as the output. A pass picks the operand layouts oneDNN serves with a
+ * backward-weights). A pass picks the operand layouts oneDNN serves with a
  * JIT kernel, trying in turn: both activations blocked (nChw16c / nChw8c,
  * zero-padded when the channel count is not a multiple of the block), plain
- * source with blocked destination (oneDNN's first-layer kernels for 1-3
- * input channels), then both plain (its im2col + GEMM kernels). Operands in
- * another layout are staged through scratch buffers. Parameters stay in
- * PyTorch layout; weights are reordered into the primitive's format on every
- * call (about 1% of a training step for the default U-Net) because the
- * backend cannot see every write to a parameter arena, and weight gradients
- * are reordered back with a sum post-op so that they add into dw. */
+ * source with blocked destination (oneDNN's first-layer kernels for a few
+ * input channels), then both plain (its im2col + GEMM kernels); operands in
+ * another layout are staged through scratch buffers.
+ *
+ * The 2x2 stride-2 up-convolution runs on the convolution primitives with
+ * the roles swapped (its forward is a convolution's backward-data, its
+ * backward-data a convolution's forward, PyTorch's [Ci,Co,2,2] weights
+ * being the convolution's [O,I,2,2]); oneDNN's deconvolution primitive does
+ * the same but adds the bias through a temporary as large as the output.
+ * On blocked tensors its forward, its weight gradient on large images, and
+ * the 1x1 head to a few plain channels use backend-cpu-kernels.c instead,
+ * which measured faster on the U-Net's shapes (and needs no padded copies).
+ *
+ * Parameters stay in PyTorch layout: weights are reordered into the
+ * primitive's format on every call, because the backend cannot see every
+ * write to a parameter arena, and weight gradients are reordered back with
+ * a sum post-op so that they add into dw. Every oneDNN status is checked;
+ * a failure names the op, the shapes and the pass. */
 #include "backend-cpu-private.h"
 
 #include <oneapi/dnnl/dnnl_debug.h>
@@ -613,6 +619,15 @@ static UnetStatus check_grads(UnetBackend *be, const char *op, const UnetTensor 
 
 /* ---- the ops ------------------------------------------------------------ */
 
+/* A 1x1 head from blocked x to a few plain channels (backend-cpu-kernels.c). */
+static int is_head(const CpuBackend *cpu, const UnetTensor *x, const UnetTensor *y,
+                   const UnetTensor *dx, const UnetConvDesc *d)
+{
+    return cpu->block > 0 && d->kernel == 1 && d->stride == 1 && d->pad == 0 &&
+           x->layout == cpu->block && y->layout == 0 && y->c <= CPU_HEAD_MAX_CO &&
+           x->c <= CPU_HEAD_MAX_CI && (!dx || dx->layout == cpu->block);
+}
+
 UnetStatus cpu_conv2d_forward(UnetBackend *be, UnetTensor *y, const UnetTensor *x,
                               const UnetTensor *w, const UnetTensor *b, const UnetConvDesc *d)
 {
@@ -620,6 +635,10 @@ UnetStatus cpu_conv2d_forward(UnetBackend *be, UnetTensor *y, const UnetTensor *
     UnetStatus s = check_conv(be, op, y, x, w, b, d);
     if (s != UNET_OK)
         return s;
+    if (is_head(cpu_impl(be), x, y, NULL, d)) {
+        cpu_head_forward(cpu_impl(be), y, x, w->data, b ? b->data : NULL);
+        return UNET_OK;
+    }
     cpu_set_threads(cpu_impl(be));
     CpuConvPlan *pl = plan_get(be, 0, x->n, x->c, x->h, x->w, y->c, y->h, y->w, d->kernel,
                                d->stride, d->pad, b != NULL);
@@ -641,12 +660,41 @@ UnetStatus cpu_conv2d_backward(UnetBackend *be, UnetTensor *dx, UnetTensor *dw, 
                             unet_tensor_numel(db), dy->c);
     if (s != UNET_OK)
         return s;
-    cpu_set_threads(cpu_impl(be));
+    CpuBackend *cpu = cpu_impl(be);
+    if (is_head(cpu, x, dy, dx, d)) {
+        if (dw || db) {
+            double *part = cpu_scratch(be, CPU_SCRATCH_WEIGHTS, (size_t)cpu->threads * dy->c *
+                                       (x->c + 1) * sizeof(double), op);
+            if (!part)
+                return be->error.status;
+            float *dwd = dw ? dw->data : cpu_scratch(be, CPU_SCRATCH_DBIAS, (size_t)dy->c *
+                                                     x->c * sizeof(float), op);
+            if (!dwd)
+                return be->error.status;
+            cpu_head_backward_weights(cpu, dwd, db ? db->data : NULL, x, dy, part);
+        }
+        if (dx)
+            cpu_head_backward_data(cpu, dx, dy, w->data, accumulate);
+        return UNET_OK;
+    }
+    cpu_set_threads(cpu);
     CpuConvPlan *pl = plan_get(be, 0, x->n, x->c, x->h, x->w, dy->c, dy->h, dy->w, d->kernel,
                                d->stride, d->pad, db != NULL);
     if (!pl)
         return be->error.status;
     return run_backward(be, pl, dx, dw, db, dy, x, w, accumulate, op);
+}
+
+/* 1 when every given tensor is in the backend's blocked layout: the
+ * up-convolution then runs on the kernels of backend-cpu-upconv.c. */
+static int all_blocked(const CpuBackend *cpu, const UnetTensor *a, const UnetTensor *b,
+                       const UnetTensor *c)
+{
+    const UnetTensor *ts[3] = { a, b, c };
+    for (int i = 0; i < 3; i++)
+        if (ts[i] && ts[i]->layout != cpu->block)
+            return 0;
+    return cpu->block > 0;
 }
 
 UnetStatus cpu_upconv2x2_forward(UnetBackend *be, UnetTensor *y, const UnetTensor *x,
@@ -656,7 +704,15 @@ UnetStatus cpu_upconv2x2_forward(UnetBackend *be, UnetTensor *y, const UnetTenso
     UnetStatus s = check_upconv(be, op, y, x, w, b);
     if (s != UNET_OK)
         return s;
-    cpu_set_threads(cpu_impl(be));
+    CpuBackend *cpu = cpu_impl(be);
+    if (all_blocked(cpu, y, x, NULL)) {
+        float *wp = cpu_scratch(be, CPU_SCRATCH_WEIGHTS, unet_tensor_numel(w) * sizeof(float), op);
+        if (!wp)
+            return be->error.status;
+        cpu_upconv_blocked_forward(cpu, y, x, w->data, b ? b->data : NULL, wp);
+        return UNET_OK;
+    }
+    cpu_set_threads(cpu);
     CpuConvPlan *pl = plan_get(be, 1, x->n, x->c, x->h, x->w, y->c, y->h, y->w, 2, 2, 0,
                                b != NULL);
     if (!pl)
@@ -677,7 +733,27 @@ UnetStatus cpu_upconv2x2_backward(UnetBackend *be, UnetTensor *dx, UnetTensor *d
                             unet_tensor_numel(db), dy->c);
     if (s != UNET_OK)
         return s;
-    cpu_set_threads(cpu_impl(be));
+    CpuBackend *cpu = cpu_impl(be);
+    const size_t wbytes = unet_tensor_numel(w) * sizeof(float);
+    /* measured on the U-Net's shapes: our weight-gradient kernel wins from
+     * about 100x100 inputs up, oneDNN below and for the data gradient */
+    const int direct_w = all_blocked(cpu, x, dy, NULL) && (size_t)x->h * x->w >= 4096;
+    if (direct_w && (dw || db)) {
+        if (dw) {
+            float *dwp = cpu_scratch(be, CPU_SCRATCH_WEIGHTS, wbytes, op);
+            if (!dwp)
+                return be->error.status;
+            cpu_upconv_blocked_backward_weights(cpu, dw->data, x, dy, dwp);
+        }
+        if (db)
+            add_bias_grad(cpu, db->data, dy);
+    }
+    /* what the blocked kernels did not take goes to oneDNN */
+    if (direct_w)
+        dw = db = NULL;
+    if (!dx && !dw && !db)
+        return UNET_OK;
+    cpu_set_threads(cpu);
     CpuConvPlan *pl = plan_get(be, 1, x->n, x->c, x->h, x->w, dy->c, dy->h, dy->w, 2, 2, 0,
                                db != NULL);
     if (!pl)

@@ -35,7 +35,7 @@ enum {
     CPU_SCRATCH_WEIGHTS,   /* weights, or their gradient, in a primitive's format */
     CPU_SCRATCH_DBIAS,     /* bias gradient before it is added to db */
     CPU_SCRATCH_A,         /* operands staged into another layout, or outputs */
-    CPU_SCRATCH_B,         /* computed aside before being converted or added */
+    CPU_SCRATCH_B,         /* computed aside, then converted or added */
     CPU_SCRATCH_C,
     CPU_SCRATCH_COUNT
 };
@@ -177,6 +177,25 @@ UnetStatus cpu_upconv2x2_backward(UnetBackend *be, UnetTensor *dx, UnetTensor *d
 /* Sets cpu->block and whatever the convolution code needs. */
 UnetStatus cpu_conv_init(UnetBackend *be, UnetError *err);
 void cpu_conv_destroy(UnetBackend *be);
+
+/* ---- backend-cpu-kernels.c: hand-written kernels on blocked tensors -----
+ * x, y/dy and dx share one block width B (8 or 16) that divides Ci and Co.
+ * w is PyTorch's [Ci,Co,2,2]; wp/dwp are Ci*Co*4-float work buffers. */
+void cpu_upconv_blocked_forward(CpuBackend *cpu, UnetTensor *y, const UnetTensor *x,
+                                const float *w, const float *bias, float *wp);
+void cpu_upconv_blocked_backward_weights(CpuBackend *cpu, float *dw, const UnetTensor *x,
+                                         const UnetTensor *dy, float *dwp);
+/* The 1x1 head: x (and dx) blocked, y/dy plain with at most CPU_HEAD_MAX_CO
+ * channels, Ci <= CPU_HEAD_MAX_CI; w is [Co,Ci]. part holds
+ * threads * Co * (Ci + 1) doubles. */
+#define CPU_HEAD_MAX_CO 16
+#define CPU_HEAD_MAX_CI 1024
+void cpu_head_forward(CpuBackend *cpu, UnetTensor *y, const UnetTensor *x, const float *w,
+                      const float *bias);
+void cpu_head_backward_data(CpuBackend *cpu, UnetTensor *dx, const UnetTensor *dy,
+                            const float *w, int accumulate);
+void cpu_head_backward_weights(CpuBackend *cpu, float *dw, float *db, const UnetTensor *x,
+                               const UnetTensor *dy, double *part);
 
 /* ---- backend-cpu-ops.c: pooling, resampling, skip, activations, norms -- */
 void cpu_ops_install(UnetBackend *be);

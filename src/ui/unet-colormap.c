@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "colormap.h"
 #include "unet-colormap-tables.h"
 
 void unet_colormap_lookup(UnetColormap map, double t, guint8 rgb[3])
@@ -21,7 +22,7 @@ void unet_colormap_lookup(UnetColormap map, double t, guint8 rgb[3])
         break;
     case UNET_COLORMAP_VIRIDIS:
     default:
-        memcpy(rgb, unet_cmap_viridis[i], 3);
+        unet_colormap_viridis((float)t, rgb);
         break;
     }
 }

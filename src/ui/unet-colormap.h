@@ -1,7 +1,7 @@
 /* unet-colormap.h - colour maps for float images (viridis, magma, grey) and
  * the colours of class labels in masks and overlays. */
-#ifndef UNET_COLORMAP_H
-#define UNET_COLORMAP_H
+#ifndef UNET_UI_COLORMAP_H
+#define UNET_UI_COLORMAP_H
 
 #include <glib.h>
 

@@ -682,6 +682,34 @@ gboolean unet_image_view_get_image_size(UnetImageView *view, int *width, int *he
     return TRUE;
 }
 
+const float *unet_image_view_get_values(UnetImageView *view, int *width, int *height, int *channels)
+{
+    g_return_val_if_fail(UNET_IS_IMAGE_VIEW(view), NULL);
+    if (width)
+        *width = view->width;
+    if (height)
+        *height = view->height;
+    if (channels)
+        *channels = view->values ? view->channels : 0;
+    return view->values;
+}
+
+const gint32 *unet_image_view_get_labels(UnetImageView *view, int *width, int *height)
+{
+    g_return_val_if_fail(UNET_IS_IMAGE_VIEW(view), NULL);
+    if (width)
+        *width = view->width;
+    if (height)
+        *height = view->height;
+    return view->labels;
+}
+
+const gint32 *unet_image_view_get_overlay(UnetImageView *view)
+{
+    g_return_val_if_fail(UNET_IS_IMAGE_VIEW(view), NULL);
+    return view->overlay_labels;
+}
+
 char *unet_image_view_describe_pixel(UnetImageView *view, int x, int y)
 {
     g_return_val_if_fail(UNET_IS_IMAGE_VIEW(view), NULL);

@@ -49,6 +49,11 @@ void unet_image_view_set_transform(UnetImageView *view, UnetViewTransform *trans
 UnetViewTransform *unet_image_view_get_transform(UnetImageView *view);
 
 gboolean unet_image_view_get_image_size(UnetImageView *view, int *width, int *height);
+/* The data shown: planar floats of set_image/set_map (channels 1 or 3, NULL
+ * otherwise), the class mask of set_labels, the overlay (NULL when none). */
+const float *unet_image_view_get_values(UnetImageView *view, int *width, int *height, int *channels);
+const gint32 *unet_image_view_get_labels(UnetImageView *view, int *width, int *height);
+const gint32 *unet_image_view_get_overlay(UnetImageView *view);
 
 /* Text for the pixel's value ("0.532", "R 12 G 40 B 3", "class 1", with the
  * overlay's class appended); NULL outside the image. Free with g_free. */

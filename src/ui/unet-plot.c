@@ -1474,6 +1474,19 @@ int unet_plot_get_n_markers(UnetPlot *plot)
     return (int)plot->markers->len;
 }
 
+gboolean unet_plot_get_marker(UnetPlot *plot, int index, double *x, const char **label)
+{
+    g_return_val_if_fail(UNET_IS_PLOT(plot), FALSE);
+    if (index < 0 || (guint)index >= plot->markers->len)
+        return FALSE;
+    const Marker *m = &g_array_index(plot->markers, Marker, index);
+    if (x)
+        *x = m->x;
+    if (label)
+        *label = m->label;
+    return TRUE;
+}
+
 guint unet_plot_get_draw_count(UnetPlot *plot)
 {
     return plot->draw_count;
@@ -1508,7 +1521,7 @@ static void unet_plot_measure(GtkWidget *widget, GtkOrientation orientation, int
                               int *natural, int *minimum_baseline, int *natural_baseline)
 {
     if (orientation == GTK_ORIENTATION_HORIZONTAL) {
-        *minimum = 200;
+        *minimum = 160; /* three side by side fit the Augmentation page at 1280 px */
         *natural = 480;
     } else {
         *minimum = 140;

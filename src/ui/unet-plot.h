@@ -60,6 +60,8 @@ gboolean unet_plot_get_view(UnetPlot *plot, double *x0, double *x1, double *y0, 
 int unet_plot_add_marker(UnetPlot *plot, double x, const char *label, const GdkRGBA *color);
 void unet_plot_clear_markers(UnetPlot *plot);
 int unet_plot_get_n_markers(UnetPlot *plot);
+/* Position and label of marker `index`; FALSE when there is none. */
+gboolean unet_plot_get_marker(UnetPlot *plot, int index, double *x, const char **label);
 
 /* Point nearest to widget coordinates (wx, wy) within radius pixels; FALSE
  * when none. This is what the hover read-out shows. */

@@ -10,7 +10,7 @@
 
 #define RATE 10000      /* points per second */
 #define SECONDS 3
-#define MAX_GAP_MS 100
+#define MAX_GAP_MS GUI_TEST_STALL_LIMIT_MS
 
 typedef struct Run {
     UnetPlot *plot;

@@ -2,8 +2,10 @@
  * sample set: a tiny model trained from the window (plots match the step
  * events, Stop leaves loadable checkpoints, a run folder reopens), an image
  * segmented with it (the overlay equals unet_predict's thresholded output),
- * a short LR range test, the weight map against unet_weightmap_compute, and
- * the main loop never stalling above 100 ms while training or segmenting. */
+ * a short LR range test, the weight map against unet_weightmap_compute, the
+ * main loop never stalling above 100 ms while training or segmenting, Pause
+ * and Resume, and closing the window mid-run (confirmation, Stop, a loadable
+ * last.safetensors). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "unet-application.h"
 #include "unet-augment-page.h"
 #include "unet-lr-page.h"
+#include "unet-page.h"
 #include "unet-run-config.h"
 #include "unet-segment-page.h"
 #include "unet-train-page.h"
@@ -78,9 +81,9 @@ static void check_stall(const char *what)
 {
     printf("longest main-loop gap while %s: %.1f ms wall, %.1f ms main-thread CPU\n", what, max_gap / 1000.0,
            max_cpu_gap / 1000.0);
-    CHECK_MSG(max_cpu_gap < 100000, "main thread busy %.1f ms at once while %s", max_cpu_gap / 1000.0, what);
+    CHECK_MSG(max_cpu_gap < GUI_TEST_STALL_LIMIT_MS * 1000, "main thread busy %.1f ms at once while %s", max_cpu_gap / 1000.0, what);
     if (machine_quiet())
-        CHECK_MSG(max_gap < 100000, "main loop stalled %.1f ms while %s", max_gap / 1000.0, what);
+        CHECK_MSG(max_gap < GUI_TEST_STALL_LIMIT_MS * 1000, "main loop stalled %.1f ms while %s", max_gap / 1000.0, what);
     else
         printf("(machine loaded beyond its cores: the wall-time limit is not applied)\n");
 }
@@ -96,6 +99,35 @@ static gboolean steps_seen(gpointer data)
 {
     return unet_train_page_get_step_events(data) >= 8 &&
            unet_plot_get_n_points(unet_train_page_get_metrics_plot(data), 0) >= 1;
+}
+
+static guint64 step_target;
+static gboolean steps_reached(gpointer data)
+{
+    return unet_train_page_get_step_events(data) >= step_target;
+}
+
+static UnetRunState run_state(UnetWindow *w)
+{
+    UnetRunInfo info;
+    unet_page_get_run_info(UNET_PAGE(unet_window_get_page(w, "training")), &info);
+    return info.state;
+}
+
+/* The close confirmation: a GtkMessageDialog among the toplevels. */
+static GtkWidget *find_message_dialog(void)
+{
+    GListModel *tops = gtk_window_get_toplevels();
+    GtkWidget *found = NULL;
+    for (guint i = 0; i < g_list_model_get_n_items(tops) && !found; i++) {
+        GObject *o = g_list_model_get_item(tops, i);
+        G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+        if (GTK_IS_MESSAGE_DIALOG(o) && gtk_widget_get_visible(GTK_WIDGET(o)))
+            found = GTK_WIDGET(o);
+        G_GNUC_END_IGNORE_DEPRECATIONS
+        g_object_unref(o);
+    }
+    return found;
 }
 
 static gboolean run_over(gpointer data)
@@ -227,6 +259,7 @@ int main(void)
     shoot("workflow-training");
     const char *run = unet_train_page_get_run_dir(train);
     CHECK(run != NULL);
+    char *run1 = g_strdup(run); /* the page's string goes with the next run */
     char *csv = g_build_filename(run, "metrics.csv", NULL);
     int rows = count_rows(csv, "step,");
     guint64 steps = unet_train_page_get_step_events(train);
@@ -342,18 +375,19 @@ int main(void)
     g_settings_set_double(s, "weight-w0", 3.5);
     CHECK(gui_test_wait_until(weights_done, aug, 20000));
     gui_test_spin(50);
-    const UnetLoadedPair *pair = unet_session_get_loaded_pair(session);
-    int ww = 0, wh = 0;
+    /* The weights are those of the augmented mask the page shows. */
+    int ww = 0, wh = 0, mw = 0, mh = 0;
     const float *shown = unet_augment_page_get_weight_map(aug, &ww, &wh);
-    CHECK(pair && shown && ww == pair->pair.labels.width && wh == pair->pair.labels.height);
-    if (pair && shown) {
+    const gint32 *aug_mask =
+        unet_image_view_get_labels(unet_augment_page_get_view(aug, UNET_AUGMENT_VIEW_AUG_MASK), &mw, &mh);
+    CHECK(aug_mask && shown && ww == mw && wh == mh);
+    if (aug_mask && shown) {
         UnetWeightMapConfig wc;
         unet_ui_weightmap_config_from_settings(s, &wc);
         CHECK(wc.w0 == 3.5f);
         float *want = g_new(float, (gsize)ww * wh);
         UnetWeightMapOutputs out = { .weight = want };
-        CHECK(unet_weightmap_compute(&wc, pair->pair.labels.data, pair->pair.instances.data, ww, wh, &out, NULL, NULL,
-                                     &err) == UNET_OK);
+        CHECK(unet_weightmap_compute(&wc, aug_mask, NULL, ww, wh, &out, NULL, NULL, &err) == UNET_OK);
         int diff = 0;
         for (int i = 0; i < ww * wh; i++)
             diff += shown[i] != want[i];
@@ -369,14 +403,54 @@ int main(void)
     CHECK(unet_image_view_get_image_size(unet_augment_page_get_augmented_view(aug), &aw, &ah) && aw == ww);
     shoot("workflow-augment");
 
+    /* ---- Pause and resume: no step events while paused ---- */
+    unet_window_show_page(win, "training");
+    gui_test_spin(50);
+    step_target = unet_train_page_get_step_events(train) + 3;
+    g_action_group_activate_action(G_ACTION_GROUP(win), "run-start", NULL);
+    CHECK(unet_session_is_running(session));
+    CHECK(gui_test_wait_until(steps_reached, train, 60000));
+    char *run2 = g_strdup(unet_train_page_get_run_dir(train));
+    CHECK(run2 != NULL && g_strcmp0(run2, run1) != 0);
+    g_free(run1);
+    g_action_group_activate_action(G_ACTION_GROUP(win), "run-pause", NULL);
+    CHECK(run_state(win) == UNET_RUN_PAUSED);
+    gui_test_spin(400); /* the step under way when Pause came may still report */
+    guint64 paused_at = unet_train_page_get_step_events(train);
+    gui_test_spin(1000);
+    CHECK_MSG(unet_train_page_get_step_events(train) == paused_at, "%" G_GUINT64_FORMAT
+              " step events arrived while paused", unet_train_page_get_step_events(train) - paused_at);
+    CHECK(unet_session_is_running(session));
+    g_action_group_activate_action(G_ACTION_GROUP(win), "run-pause", NULL);
+    CHECK(run_state(win) == UNET_RUN_RUNNING);
+    step_target = paused_at + 2;
+    CHECK_MSG(gui_test_wait_until(steps_reached, train, 30000), "no step events after Resume");
+
+    /* ---- Closing the window while training asks first; Stop keeps a checkpoint ---- */
+    gtk_window_close(GTK_WINDOW(win));
+    gui_test_spin(100);
+    GtkWidget *dialog = find_message_dialog();
+    CHECK_MSG(dialog != NULL, "no confirmation dialog when closing during training");
+    CHECK(unet_session_is_running(session));
     g_source_remove(timer);
+    if (dialog) {
+        gtk_dialog_response(GTK_DIALOG(dialog), GTK_RESPONSE_ACCEPT);
+        gui_test_spin(200);
+        CHECK(!unet_session_is_running(session));
+        CHECK(find_message_dialog() == NULL);
+        char *last2 = g_build_filename(run2, "last.safetensors", NULL);
+        CHECK_MSG(loadable(last2), "no loadable %s after Stop and Close", last2);
+        g_free(last2);
+    } else {
+        gtk_window_destroy(GTK_WINDOW(win));
+    }
+    g_free(run2);
     g_free(mask_out);
     g_free(npy_out);
     g_free(img_path);
     g_free(csv);
     g_free(best);
     g_free(last);
-    gtk_window_destroy(GTK_WINDOW(win));
     gui_test_spin(100);
     g_object_unref(app);
     g_free(tmp);
