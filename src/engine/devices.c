@@ -44,7 +44,7 @@ void unet_cpu_info(UnetCpuInfo *out)
 }
 
 #if !UNET_HAVE_CUDA
-/* The reason is the one unet_backend_cuda_new gives (backend.c's stub). */
+/* The reason is the one unet_backend_cuda_new gives (backend.c's fallback when CUDA is not built in). */
 void unet_cuda_versions(UnetCudaVersions *out)
 {
     memset(out, 0, sizeof *out);
