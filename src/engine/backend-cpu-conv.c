@@ -7,7 +7,11 @@
  * zero-padded when the channel count is not a multiple of the block), plain
  * source with blocked destination (oneDNN's first-layer kernels for a few
  * input channels), then both plain (its im2col + GEMM kernels); operands in
- * another layout are staged through scratch buffers.
+ * another layout are staged through scratch buffers. A 3x3 stride-1 pass on
+ * blocked operands may also get oneDNN's Winograd kernel when its scratchpad
+ * is small; the first calls time both and keep the faster
+ * (pass_add_winograd; UNET_CPU_WINOGRAD=0 or 1 in the environment forces
+ * the direct or the Winograd kernel).
  *
  * The 2x2 stride-2 up-convolution runs on the convolution primitives with
  * the roles swapped (its forward is a convolution's backward-data, its
