@@ -293,10 +293,14 @@ int main(int argc, char **argv)
     long faults0 = 0;
     double cpu0 = 0.0, sys0 = 0.0;
     for (int s = -warmup; s < steps; s++) {
-        if (s == 0)
-        {
-            memset(stats, 0, sizeof stats); /* the profile covers the timed steps */
+        if (s == 0) { /* the profile, faults and CPU time cover the timed steps */
+            memset(stats, 0, sizeof stats);
             nstats = 0;
+            struct rusage ru0;
+            getrusage(RUSAGE_SELF, &ru0);
+            faults0 = ru0.ru_minflt;
+            cpu0 = tv_s(ru0.ru_utime) + tv_s(ru0.ru_stime);
+            sys0 = tv_s(ru0.ru_stime);
         }
         double t0 = now_s();
         UnetTensor *logits;
