@@ -7,7 +7,11 @@
  * zero-padded when the channel count is not a multiple of the block), plain
  * source with blocked destination (oneDNN's first-layer kernels for a few
  * input channels), then both plain (its im2col + GEMM kernels); operands in
- * another layout are staged through scratch buffers.
+ * another layout are staged through scratch buffers. A 3x3 stride-1 pass on
+ * blocked operands may also get oneDNN's Winograd kernel when its scratchpad
+ * is small; the first calls time both and keep the faster
+ * (pass_add_winograd; UNET_CPU_WINOGRAD=0 or 1 in the environment forces
+ * the direct or the Winograd kernel).
  *
  * The 2x2 stride-2 up-convolution runs on the convolution primitives with
  * the roles swapped (its forward is a convolution's backward-data, its
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { PASS_FWD = 0, PASS_BWD_DATA, PASS_BWD_WEIGHTS, PASS_COUNT };
 static const char *const pass_names[PASS_COUNT] = { "forward", "backward-data",
@@ -36,6 +41,13 @@ static const char *const pass_names[PASS_COUNT] = { "forward", "backward-data",
 
 /* Older plans are dropped past this many (tiled inference of odd sizes). */
 #define CPU_MAX_PLANS 96
+
+/* Winograd is tried only where its scratchpad stays this small: on the
+ * U-Net's large images it needs 60-450 MB for most passes, which would
+ * undo the memory the blocked layout and the page recycling save. */
+#define CPU_WINO_MAX_SCRATCH ((size_t)16 << 20)
+/* Runs of each candidate before the faster one is kept. */
+#define CPU_TIMING_RUNS 2
 
 typedef struct CpuPass {
     int ready;
@@ -48,6 +60,10 @@ typedef struct CpuPass {
     size_t weights_bytes;      /* size of the primitive's (diff) weights */
     size_t scratchpad_bytes;
     const char *impl;
+    /* Winograd candidate while the two are being timed; NULL once decided */
+    struct CpuPass *alt;
+    double best_s;             /* fastest run so far, seconds */
+    int runs;
 } CpuPass;
 
 struct CpuConvPlan {
@@ -109,7 +125,7 @@ static int conv_kind(const CpuConvPlan *pl, int pass)
 }
 
 static dnnl_status_t pass_make_pd(CpuBackend *cpu, const CpuConvPlan *pl, int pass, int xb,
-                                  int yb, const_dnnl_primitive_attr_t attr,
+                                  int yb, dnnl_alg_kind_t alg, const_dnnl_primitive_attr_t attr,
                                   dnnl_primitive_desc_t *pd)
 {
     /* The convolution oneDNN sees: src -> dst with weights [O,I,k,k]. */
@@ -143,7 +159,6 @@ static dnnl_status_t pass_make_pd(CpuBackend *cpu, const CpuConvPlan *pl, int pa
     const dnnl_memory_desc_t *bp = pl->has_bias && !pl->deconv ? &bias : NULL;
     const int kind = conv_kind(pl, pass);
     const_dnnl_primitive_desc_t hint = pass == hint_pass(pl) ? NULL : pl->pass[hint_pass(pl)].pd;
-    const dnnl_alg_kind_t alg = dnnl_convolution_direct;
     dnnl_convolution_desc_t desc;
     if (kind == PASS_FWD)
         st = dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, alg, &src, &wany, bp,
@@ -167,46 +182,15 @@ static const char *pd_impl(const_dnnl_primitive_desc_t pd)
     return s;
 }
 
-static UnetStatus pass_create(UnetBackend *be, CpuConvPlan *pl, int pass)
+/* Fills ps from its primitive descriptor pd (which it takes over): the
+ * primitive, sizes, and the weight reorder. */
+static UnetStatus pass_finish(UnetBackend *be, CpuConvPlan *pl, int pass, CpuPass *ps,
+                              dnnl_primitive_desc_t pd)
 {
     CpuBackend *cpu = cpu_impl(be);
-    CpuPass *ps = &pl->pass[pass];
-    const int B = cpu->block;
-    /* x/y layouts to try, best first (see the top of the file). */
-    const int cand[3][2] = { { B, B }, { 1, B }, { 1, 1 } };
-
-    dnnl_primitive_attr_t attr = NULL;
-    DNNL_TRY(be, pl, pass, dnnl_primitive_attr_create(&attr));
-    dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-    if (st != dnnl_success) {
-        dnnl_primitive_attr_destroy(attr);
-        return dnnl_fail(be, pl, pass, "dnnl_primitive_attr_set_scratchpad_mode", st);
-    }
-    dnnl_primitive_desc_t best = NULL;
-    dnnl_status_t last = dnnl_unimplemented;
-    for (int i = 0; i < 3; i++) {
-        dnnl_primitive_desc_t pd = NULL;
-        last = pass_make_pd(cpu, pl, pass, cand[i][0], cand[i][1], attr, &pd);
-        if (last != dnnl_success)
-            continue;
-        int is_ref = !strncmp(pd_impl(pd), "ref", 3);
-        if (!best || !is_ref) {
-            if (best)
-                dnnl_primitive_desc_destroy(best);
-            best = pd;
-            ps->xb = cand[i][0];
-            ps->yb = cand[i][1];
-        } else {
-            dnnl_primitive_desc_destroy(pd);
-        }
-        if (!is_ref)
-            break;
-    }
-    dnnl_primitive_attr_destroy(attr);
-    if (!best)
-        return dnnl_fail(be, pl, pass, "dnnl_primitive_desc_create", last);
-    ps->pd = best;
-    ps->impl = pd_impl(best);
+    dnnl_status_t st;
+    ps->pd = pd;
+    ps->impl = pd_impl(pd);
     DNNL_TRY(be, pl, pass, dnnl_primitive_create(&ps->prim, ps->pd));
 
     const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(
@@ -242,8 +226,111 @@ static UnetStatus pass_create(UnetBackend *be, CpuConvPlan *pl, int pass)
     return UNET_OK;
 }
 
+static void pass_destroy(CpuPass *ps);
+
+/* A 3x3 stride-1 pass on blocked operands may also have oneDNN's Winograd
+ * F(4x4,3x3) kernel, 1.3-2x faster on some of the U-Net's passes and slower
+ * on others (measured): both are kept and timed on the first calls
+ * (pass_pick, pass_timed) unless cpu->winograd forces the choice. */
+static UnetStatus pass_add_winograd(UnetBackend *be, CpuConvPlan *pl, int pass, CpuPass *ps)
+{
+    CpuBackend *cpu = cpu_impl(be);
+    if (cpu->winograd == 0 || pl->deconv || pl->k != 3 || pl->stride != 1 || ps->xb == 1 ||
+        ps->yb == 1)
+        return UNET_OK;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_primitive_attr_create(&attr);
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (st == dnnl_success)
+        st = pass_make_pd(cpu, pl, pass, ps->xb, ps->yb, dnnl_convolution_winograd, attr, &pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) /* not offered for this shape or machine */
+        return UNET_OK;
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (!strstr(pd_impl(pd), "wino") || (smd && dnnl_memory_desc_get_size(smd) >
+                                                    CPU_WINO_MAX_SCRATCH)) {
+        dnnl_primitive_desc_destroy(pd);
+        return UNET_OK;
+    }
+    CpuPass *alt = calloc(1, sizeof *alt);
+    if (!alt) {
+        dnnl_primitive_desc_destroy(pd);
+        return unet_error_set(&be->error, UNET_ERR_NOMEM, "cpu backend: out of memory");
+    }
+    alt->xb = ps->xb;
+    alt->yb = ps->yb;
+    UnetStatus s = pass_finish(be, pl, pass, alt, pd);
+    if (s != UNET_OK) {
+        pass_destroy(alt);
+        free(alt);
+        return s;
+    }
+    if (cpu->winograd == 1) { /* forced: Winograd replaces the direct kernel */
+        CpuPass direct = *ps;
+        *ps = *alt;
+        free(alt);
+        pass_destroy(&direct);
+        ps->ready = 1;
+        return UNET_OK;
+    }
+    ps->alt = alt;
+    return UNET_OK;
+}
+
+static UnetStatus pass_create(UnetBackend *be, CpuConvPlan *pl, int pass)
+{
+    CpuBackend *cpu = cpu_impl(be);
+    CpuPass *ps = &pl->pass[pass];
+    const int B = cpu->block;
+    /* x/y layouts to try, best first (see the top of the file). */
+    const int cand[3][2] = { { B, B }, { 1, B }, { 1, 1 } };
+
+    dnnl_primitive_attr_t attr = NULL;
+    DNNL_TRY(be, pl, pass, dnnl_primitive_attr_create(&attr));
+    dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (st != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        return dnnl_fail(be, pl, pass, "dnnl_primitive_attr_set_scratchpad_mode", st);
+    }
+    dnnl_primitive_desc_t best = NULL;
+    dnnl_status_t last = dnnl_unimplemented;
+    for (int i = 0; i < 3; i++) {
+        dnnl_primitive_desc_t pd = NULL;
+        last = pass_make_pd(cpu, pl, pass, cand[i][0], cand[i][1], dnnl_convolution_direct, attr,
+                            &pd);
+        if (last != dnnl_success)
+            continue;
+        int is_ref = !strncmp(pd_impl(pd), "ref", 3);
+        if (!best || !is_ref) {
+            if (best)
+                dnnl_primitive_desc_destroy(best);
+            best = pd;
+            ps->xb = cand[i][0];
+            ps->yb = cand[i][1];
+        } else {
+            dnnl_primitive_desc_destroy(pd);
+        }
+        if (!is_ref)
+            break;
+    }
+    dnnl_primitive_attr_destroy(attr);
+    if (!best)
+        return dnnl_fail(be, pl, pass, "dnnl_primitive_desc_create", last);
+    UnetStatus us = pass_finish(be, pl, pass, ps, best);
+    if (us == UNET_OK)
+        us = pass_add_winograd(be, pl, pass, ps);
+    return us;
+}
+
 static void pass_destroy(CpuPass *ps)
 {
+    if (ps->alt) {
+        pass_destroy(ps->alt);
+        free(ps->alt);
+    }
     if (ps->wreorder)
         dnnl_primitive_destroy(ps->wreorder);
     if (ps->wreorder_pd)
@@ -308,6 +395,13 @@ static CpuConvPlan *plan_get(UnetBackend *be, int deconv, int n, int ci, int h, 
     return pl;
 }
 
+/* The kernel to run this call: while a Winograd candidate is being timed,
+ * the one with fewer runs (the direct one first). */
+static CpuPass *pass_pick(CpuPass *ps)
+{
+    return ps->alt && ps->alt->runs < ps->runs ? ps->alt : ps;
+}
+
 static UnetStatus pass_get(UnetBackend *be, CpuConvPlan *pl, int pass, CpuPass **out)
 {
     /* Backward passes take the convolution forward's descriptor as a hint. */
@@ -326,8 +420,38 @@ static UnetStatus pass_get(UnetBackend *be, CpuConvPlan *pl, int pass, CpuPass *
             return s;
         }
     }
-    *out = &pl->pass[pass];
+    *out = pass_pick(&pl->pass[pass]);
     return UNET_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Records a run of used (primary itself or its Winograd candidate) and,
+ * once both have CPU_TIMING_RUNS runs, keeps the faster in primary. */
+static void pass_timed(CpuPass *primary, CpuPass *used, double seconds)
+{
+    if (!primary->alt)
+        return;
+    if (!used->runs || seconds < used->best_s)
+        used->best_s = seconds;
+    used->runs++;
+    CpuPass *alt = primary->alt;
+    if (primary->runs < CPU_TIMING_RUNS || alt->runs < CPU_TIMING_RUNS)
+        return;
+    primary->alt = NULL;
+    if (alt->best_s < primary->best_s) {
+        CpuPass loser = *primary;
+        *primary = *alt;
+        pass_destroy(&loser);
+    } else {
+        pass_destroy(alt);
+    }
+    free(alt);
 }
 
 /* ---- execution --------------------------------------------------------- */
@@ -452,6 +576,7 @@ static UnetStatus run_forward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *y,
     UnetStatus s = pass_get(be, pl, PASS_FWD, &ps);
     if (s != UNET_OK)
         return s;
+    const double t0 = now_s();
     const float *wbuf;
     if ((s = weights_for(be, pl, PASS_FWD, ps, w, &wbuf, op)) != UNET_OK)
         return s;
@@ -471,7 +596,9 @@ static UnetStatus run_forward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *y,
     }
     if ((s = execute(be, pl, PASS_FWD, ps->prim, &ea)) != UNET_OK)
         return s;
-    cpu_stage_out(be, y, ys, ps->yb, 0);
+    const int yb = ps->yb; /* ps may be freed once timed */
+    pass_timed(&pl->pass[PASS_FWD], ps, now_s() - t0);
+    cpu_stage_out(be, y, ys, yb, 0);
     if (b && dc)
         add_bias(cpu_impl(be), y, b->data);
     return UNET_OK;
@@ -488,6 +615,7 @@ static UnetStatus run_backward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *dx,
         if ((s = pass_get(be, pl, PASS_BWD_WEIGHTS, &ps)) != UNET_OK)
             return s;
         const int P = PASS_BWD_WEIGHTS;
+        const double t0 = now_s();
         const float *xs = cpu_stage_in(be, x, ps->xb, CPU_SCRATCH_A, op);
         const float *dys = cpu_stage_in(be, dy, ps->yb, CPU_SCRATCH_B, op);
         /* the weight gradient shares the weights' scratch: backward-data
@@ -517,6 +645,7 @@ static UnetStatus run_backward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *dx,
             if ((s = execute(be, pl, P, ps->wreorder, &ea)) != UNET_OK)
                 return s;
         }
+        pass_timed(&pl->pass[P], ps, now_s() - t0);
         if (db && dbbuf)
             for (int o = 0; o < pl->co; o++)
                 db->data[o] += dbbuf[o];
@@ -527,6 +656,7 @@ static UnetStatus run_backward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *dx,
         if ((s = pass_get(be, pl, PASS_BWD_DATA, &ps)) != UNET_OK)
             return s;
         const int P = PASS_BWD_DATA;
+        const double t0 = now_s();
         const float *wbuf;
         if ((s = weights_for(be, pl, P, ps, w, &wbuf, op)) != UNET_OK)
             return s;
@@ -544,7 +674,9 @@ static UnetStatus run_backward(UnetBackend *be, CpuConvPlan *pl, UnetTensor *dx,
         }
         if ((s = execute(be, pl, P, ps->prim, &ea)) != UNET_OK)
             return s;
-        cpu_stage_out(be, dx, dxs, ps->xb, accumulate);
+        const int xb = ps->xb; /* ps may be freed once timed */
+        pass_timed(&pl->pass[P], ps, now_s() - t0);
+        cpu_stage_out(be, dx, dxs, xb, accumulate);
     }
     return UNET_OK;
 }
@@ -775,6 +907,11 @@ UnetStatus cpu_conv_init(UnetBackend *be, UnetError *err)
                               dnnl_status2str(st));
     /* oneDNN's blocked kernels use 16 channels per block with AVX-512 and 8
      * with AVX2 or less. */
+    /* UNET_CPU_WINOGRAD=0 keeps the direct kernels (bitwise repeatable
+     * runs), =1 takes Winograd wherever it is offered within the scratch
+     * limit; otherwise each pass keeps whichever its first runs found faster */
+    const char *wino = getenv("UNET_CPU_WINOGRAD");
+    cpu->winograd = wino && !strcmp(wino, "0") ? 0 : wino && !strcmp(wino, "1") ? 1 : 2;
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     cpu->block = ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core) ==
                          (unsigned)dnnl_cpu_isa_avx512_core ? 16 : 8;

@@ -179,6 +179,8 @@ void cpu_upconv_blocked_forward(CpuBackend *cpu, UnetTensor *y, const UnetTensor
     const int B = cpu_block_of(x), Ci = x->c, Co = y->c, H = x->h, W = x->w, N = x->n;
     const int COB = Co / B;
     /* [Ci][Co][4] -> [Co/B][Ci][4][B] */
+    const int nw = cpu_threads_for(cpu, (size_t)Ci * Co * 4);
+    CPU_OMP("omp parallel for num_threads(nw) schedule(static)")
     for (int ci = 0; ci < Ci; ci++)
         for (int co = 0; co < Co; co++)
             UNROLL for (int t = 0; t < 4; t++)
@@ -221,6 +223,8 @@ void cpu_upconv_blocked_backward_weights(CpuBackend *cpu, float *dw, const UnetT
             up_bww_job8(dwp, x->data, dy->data, N, Ci, Co, H, W, cob, c0, c1);
     }
     /* [Co/B][Ci][4][B] -> += [Ci][Co][4] */
+    const int nw = cpu_threads_for(cpu, (size_t)Ci * Co * 4);
+    CPU_OMP("omp parallel for num_threads(nw) schedule(static)")
     for (int ci = 0; ci < Ci; ci++)
         for (int co = 0; co < Co; co++)
             UNROLL for (int t = 0; t < 4; t++)

@@ -59,6 +59,7 @@ typedef struct CpuPool {
 typedef struct CpuBackend {
     int threads;
     int block; /* B of the blocked layout; 0 when every tensor stays plain */
+    int winograd; /* 3x3 Winograd kernels: 0 never, 1 where offered, 2 where faster */
     void *scratch[CPU_SCRATCH_COUNT];
     size_t scratch_size[CPU_SCRATCH_COUNT];
 #if UNET_HAVE_DNNL
