@@ -8,6 +8,14 @@
 
 #include "cuda-launch.h"
 
+// Kernel launch on stream s with no dynamic shared memory:
+//   UNET_LAUNCH(kernel, grid, block, s)(args...)
+// One spelling for every launch, so that tests/cudasim can compile these
+// files with a host compiler and run the kernels on the CPU.
+#ifndef UNET_LAUNCH
+#define UNET_LAUNCH(kernel, grid, block, s) kernel<<<(grid), (block), 0, (s)>>>
+#endif
+
 // Blocks for a grid-stride loop over count elements.
 static inline unsigned unet_cuda_grid(size_t count)
 {

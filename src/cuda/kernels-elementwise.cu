@@ -14,7 +14,7 @@ extern "C" cudaError_t unet_fill_cuda(cudaStream_t s, float *x, size_t count, fl
 {
     if (!count)
         return cudaSuccess;
-    unet_fill_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(x, count, value);
+    UNET_LAUNCH(unet_fill_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(x, count, value);
     return cudaGetLastError();
 }
 
@@ -30,7 +30,7 @@ extern "C" cudaError_t unet_bias_add_cuda(cudaStream_t s, float *y, const float 
     size_t count = (size_t)n * (size_t)c * hw;
     if (!count)
         return cudaSuccess;
-    unet_bias_add_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(y, b, count, c, hw);
+    UNET_LAUNCH(unet_bias_add_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(y, b, count, c, hw);
     return cudaGetLastError();
 }
 
@@ -73,13 +73,12 @@ extern "C" cudaError_t unet_bias_grad_cuda(cudaStream_t s, float *db, const floa
 {
     if (!c)
         return cudaSuccess;
-    unet_bias_grad_partial_kernel<<<dim3(chunks, c), UNET_CUDA_BLOCK, 0, s>>>(scratch, dy, n, c,
+    UNET_LAUNCH(unet_bias_grad_partial_kernel, dim3(chunks, c), UNET_CUDA_BLOCK, s)(scratch, dy, n, c,
                                                                               hw);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
         return e;
-    unet_bias_grad_finish_kernel<<<(c + UNET_CUDA_BLOCK - 1) / UNET_CUDA_BLOCK, UNET_CUDA_BLOCK, 0,
-                                   s>>>(db, scratch, c, chunks);
+    UNET_LAUNCH(unet_bias_grad_finish_kernel, (c + UNET_CUDA_BLOCK - 1) / UNET_CUDA_BLOCK, UNET_CUDA_BLOCK, s)(db, scratch, c, chunks);
     return cudaGetLastError();
 }
 
@@ -95,7 +94,7 @@ extern "C" cudaError_t unet_activation_forward_cuda(cudaStream_t s, float *y, co
 {
     if (!count)
         return cudaSuccess;
-    unet_activation_forward_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(y, x, count,
+    UNET_LAUNCH(unet_activation_forward_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(y, x, count,
                                                                                     leaky, slope);
     return cudaGetLastError();
 }
@@ -116,7 +115,7 @@ extern "C" cudaError_t unet_activation_backward_cuda(cudaStream_t s, float *dx, 
 {
     if (!count)
         return cudaSuccess;
-    unet_activation_backward_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_activation_backward_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(
         dx, dy, y, count, leaky, slope, accumulate);
     return cudaGetLastError();
 }
@@ -132,7 +131,7 @@ extern "C" cudaError_t unet_sigmoid_forward_cuda(cudaStream_t s, float *y, const
 {
     if (!count)
         return cudaSuccess;
-    unet_sigmoid_forward_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(y, x, count);
+    UNET_LAUNCH(unet_sigmoid_forward_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(y, x, count);
     return cudaGetLastError();
 }
 
@@ -158,7 +157,7 @@ extern "C" cudaError_t unet_softmax_forward_cuda(cudaStream_t s, float *y, const
     size_t pixels = (size_t)n * hw;
     if (!pixels || !c)
         return cudaSuccess;
-    unet_softmax_forward_kernel<<<unet_cuda_grid(pixels), UNET_CUDA_BLOCK, 0, s>>>(y, x, n, c, hw);
+    UNET_LAUNCH(unet_softmax_forward_kernel, unet_cuda_grid(pixels), UNET_CUDA_BLOCK, s)(y, x, n, c, hw);
     return cudaGetLastError();
 }
 
@@ -180,7 +179,7 @@ extern "C" cudaError_t unet_sgd_update_cuda(cudaStream_t s, float *param, const 
 {
     if (!count)
         return cudaSuccess;
-    unet_sgd_update_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_sgd_update_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(
         param, grad, momentum != 0.0f ? momentum_buf : NULL, count, lr, momentum, nesterov,
         weight_decay);
     return cudaGetLastError();
@@ -207,7 +206,7 @@ extern "C" cudaError_t unet_adam_update_cuda(cudaStream_t s, float *param, const
 {
     if (!count)
         return cudaSuccess;
-    unet_adam_update_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_adam_update_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(
         param, grad, m, v, count, lr, beta1, beta2, eps, weight_decay, decoupled, bc1, bc2);
     return cudaGetLastError();
 }

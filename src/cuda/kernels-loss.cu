@@ -222,17 +222,17 @@ extern "C" cudaError_t unet_loss_cuda(cudaStream_t s, float *loss, float *dlogit
 {
     const size_t hw = (size_t)h * w;
     dim3 grid(chunks, n, unet_loss_planes(kind, k));
-    unet_loss_partial_kernel<<<grid, UNET_CUDA_BLOCK, 0, s>>>(scratch, logits, target, weight,
+    UNET_LAUNCH(unet_loss_partial_kernel, grid, UNET_CUDA_BLOCK, s)(scratch, logits, target, weight,
                                                               class_weight, kind, k, hw, w, bad);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
         return e;
-    unet_loss_finish_kernel<<<1, UNET_CUDA_BLOCK, 0, s>>>(loss, scratch, kind, n, k, chunks,
+    UNET_LAUNCH(unet_loss_finish_kernel, 1, UNET_CUDA_BLOCK, s)(loss, scratch, kind, n, k, chunks,
                                                           grad_scale);
     if ((e = cudaGetLastError()) != cudaSuccess || !dlogits)
         return e;
     size_t pixels = (size_t)n * hw;
-    unet_loss_grad_kernel<<<unet_cuda_grid(pixels), UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_loss_grad_kernel, unet_cuda_grid(pixels), UNET_CUDA_BLOCK, s)(
         dlogits, logits, target, weight, class_weight, scratch, kind, n, k, hw, chunks);
     return cudaGetLastError();
 }

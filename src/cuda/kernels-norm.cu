@@ -116,19 +116,19 @@ extern "C" cudaError_t unet_norm_forward_cuda(cudaStream_t s, float *y, const fl
     if (!save_invstd)
         save_invstd = terms + segments;
     dim3 grid(chunks, c, per_image ? n : 1);
-    unet_norm_partial_kernel<UNET_NORM_STATS><<<grid, UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_norm_partial_kernel<UNET_NORM_STATS>, grid, UNET_CUDA_BLOCK, s)(
         scratch, x, NULL, NULL, NULL, n, c, hw, per_image);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
         return e;
     double per_segment = per_image ? (double)hw : (double)n * (double)hw;
     unsigned finish_blocks = (unsigned)((segments + UNET_CUDA_BLOCK - 1) / UNET_CUDA_BLOCK);
-    unet_norm_stats_finish_kernel<<<finish_blocks, UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_norm_stats_finish_kernel, finish_blocks, UNET_CUDA_BLOCK, s)(
         save_mean, save_invstd, per_image ? NULL : running_mean, per_image ? NULL : running_var,
         scratch, segments, chunks, c, per_segment, momentum, eps);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
-    unet_norm_apply_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_norm_apply_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(
         y, x, save_mean, save_invstd, gamma, beta, count, c, hw, per_image);
     return cudaGetLastError();
 }
@@ -153,12 +153,11 @@ extern "C" cudaError_t unet_batchnorm_inference_cuda(cudaStream_t s, float *y, c
     if (!count)
         return cudaSuccess;
     float *mean = (float *)scratch, *invstd = mean + c;
-    unet_batchnorm_running_kernel<<<(c + UNET_CUDA_BLOCK - 1) / UNET_CUDA_BLOCK, UNET_CUDA_BLOCK,
-                                    0, s>>>(mean, invstd, running_mean, running_var, c, eps);
+    UNET_LAUNCH(unet_batchnorm_running_kernel, (c + UNET_CUDA_BLOCK - 1) / UNET_CUDA_BLOCK, UNET_CUDA_BLOCK, s)(mean, invstd, running_mean, running_var, c, eps);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
         return e;
-    unet_norm_apply_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_norm_apply_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(
         y, x, mean, invstd, gamma, beta, count, c, hw, 0);
     return cudaGetLastError();
 }
@@ -221,19 +220,18 @@ extern "C" cudaError_t unet_norm_backward_cuda(cudaStream_t s, float *dx, float 
         return cudaSuccess;
     float *terms = (float *)(scratch + segments * 2 * (size_t)chunks);
     dim3 grid(chunks, c, per_image ? n : 1);
-    unet_norm_partial_kernel<UNET_NORM_GRADS><<<grid, UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_norm_partial_kernel<UNET_NORM_GRADS>, grid, UNET_CUDA_BLOCK, s)(
         scratch, dy, x, save_mean, save_invstd, n, c, hw, per_image);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
         return e;
-    unet_norm_grads_finish_kernel<<<(c + UNET_CUDA_BLOCK - 1) / UNET_CUDA_BLOCK, UNET_CUDA_BLOCK, 0,
-                                    s>>>(terms, dgamma, dbeta, scratch, n, c, chunks, hw,
+    UNET_LAUNCH(unet_norm_grads_finish_kernel, (c + UNET_CUDA_BLOCK - 1) / UNET_CUDA_BLOCK, UNET_CUDA_BLOCK, s)(terms, dgamma, dbeta, scratch, n, c, chunks, hw,
                                          per_image);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
     if (!dx)
         return cudaSuccess;
-    unet_norm_dx_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_norm_dx_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(
         dx, dy, x, gamma, save_mean, save_invstd, terms, segments, count, c, hw, per_image,
         accumulate);
     return cudaGetLastError();

@@ -25,7 +25,7 @@ extern "C" cudaError_t unet_maxpool2x2_forward_cuda(cudaStream_t s, float *y, co
     size_t count = planes * (size_t)(h / 2) * (w / 2);
     if (!count)
         return cudaSuccess;
-    unet_maxpool2x2_forward_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(y, x, planes,
+    UNET_LAUNCH(unet_maxpool2x2_forward_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(y, x, planes,
                                                                                     h, w);
     return cudaGetLastError();
 }
@@ -60,7 +60,7 @@ extern "C" cudaError_t unet_maxpool2x2_backward_cuda(cudaStream_t s, float *dx, 
     size_t count = planes * (size_t)h * w;
     if (!count)
         return cudaSuccess;
-    unet_maxpool2x2_backward_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_maxpool2x2_backward_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(
         dx, dy, x, planes, h, w, accumulate);
     return cudaGetLastError();
 }
@@ -89,7 +89,7 @@ extern "C" cudaError_t unet_resize_bilinear_forward_cuda(cudaStream_t s, float *
     size_t count = planes * (size_t)ho * wo;
     if (!count)
         return cudaSuccess;
-    unet_resize_bilinear_forward_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_resize_bilinear_forward_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(
         y, x, planes, hi, wi, ho, wo);
     return cudaGetLastError();
 }
@@ -145,7 +145,7 @@ extern "C" cudaError_t unet_resize_bilinear_backward_cuda(cudaStream_t s, float 
     size_t count = planes * (size_t)hi * wi;
     if (!count)
         return cudaSuccess;
-    unet_resize_bilinear_backward_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_resize_bilinear_backward_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(
         dx, dy, planes, hi, wi, ho, wo, accumulate);
     return cudaGetLastError();
 }
@@ -173,7 +173,7 @@ extern "C" cudaError_t unet_crop_concat_forward_cuda(cudaStream_t s, float *y, c
     size_t count = (size_t)n * (cs + cu) * h * w;
     if (!count)
         return cudaSuccess;
-    unet_crop_concat_forward_kernel<<<unet_cuda_grid(count), UNET_CUDA_BLOCK, 0, s>>>(
+    UNET_LAUNCH(unet_crop_concat_forward_kernel, unet_cuda_grid(count), UNET_CUDA_BLOCK, s)(
         y, skip, up, n, cs, hs, ws, cu, h, w);
     return cudaGetLastError();
 }
@@ -219,15 +219,14 @@ extern "C" cudaError_t unet_crop_concat_backward_cuda(cudaStream_t s, float *dsk
 {
     size_t count_skip = (size_t)n * cs * hs * ws, count_up = (size_t)n * cu * h * w;
     if (dskip && count_skip) {
-        unet_crop_concat_backward_skip_kernel<<<unet_cuda_grid(count_skip), UNET_CUDA_BLOCK, 0,
-                                                s>>>(dskip, dy, n, cs, hs, ws, cu, h, w,
+        UNET_LAUNCH(unet_crop_concat_backward_skip_kernel, unet_cuda_grid(count_skip), UNET_CUDA_BLOCK, s)(dskip, dy, n, cs, hs, ws, cu, h, w,
                                                      accumulate_skip);
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess)
             return e;
     }
     if (dup && count_up) {
-        unet_crop_concat_backward_up_kernel<<<unet_cuda_grid(count_up), UNET_CUDA_BLOCK, 0, s>>>(
+        UNET_LAUNCH(unet_crop_concat_backward_up_kernel, unet_cuda_grid(count_up), UNET_CUDA_BLOCK, s)(
             dup, dy, n, cs, cu, (size_t)h * w, accumulate_up);
         return cudaGetLastError();
     }
