@@ -210,29 +210,16 @@ static void run_start(UnetPage *p)
 static void run_pause(UnetPage *p)
 {
     UnetLrPage *page = UNET_LR_PAGE(p);
-    if (!page->session || g_strcmp0(unet_session_get_run_owner(page->session), "lrtest"))
-        return;
-    UnetTrainer *t = unet_session_get_trainer(page->session);
-    if (!t)
-        return;
-    if (unet_trainer_is_paused(t)) {
-        unet_trainer_resume(t);
-        set_state(page, UNET_RUN_RUNNING);
-    } else {
-        unet_trainer_pause(t);
-        set_state(page, UNET_RUN_PAUSED);
-    }
+    int paused = page->session ? unet_session_toggle_pause(page->session, "lrtest") : -1;
+    if (paused >= 0)
+        set_state(page, paused ? UNET_RUN_PAUSED : UNET_RUN_RUNNING);
 }
 
 static void run_stop(UnetPage *p)
 {
     UnetLrPage *page = UNET_LR_PAGE(p);
-    if (!page->session || g_strcmp0(unet_session_get_run_owner(page->session), "lrtest"))
-        return;
-    UnetTrainer *t = unet_session_get_trainer(page->session);
-    if (t && unet_trainer_is_paused(t))
-        unet_trainer_resume(t);
-    unet_session_stop_trainer(page->session);
+    if (page->session)
+        unet_session_stop_run(page->session, "lrtest");
 }
 
 static void on_run_finished(UnetSession *s, const char *owner, int status, const char *message, UnetLrPage *page)

@@ -340,10 +340,26 @@ gboolean unet_session_is_running(UnetSession *session)
     return session->trainer != NULL;
 }
 
-void unet_session_stop_trainer(UnetSession *session)
+int unet_session_toggle_pause(UnetSession *session, const char *owner)
 {
-    if (session->trainer)
-        unet_trainer_stop(session->trainer);
+    if (g_strcmp0(session->run_owner, owner) || !session->trainer)
+        return -1;
+    if (unet_trainer_is_paused(session->trainer)) {
+        unet_trainer_resume(session->trainer);
+        return 0;
+    }
+    unet_trainer_pause(session->trainer);
+    return 1;
+}
+
+gboolean unet_session_stop_run(UnetSession *session, const char *owner)
+{
+    if (g_strcmp0(session->run_owner, owner) || !session->trainer)
+        return FALSE;
+    if (unet_trainer_is_paused(session->trainer))
+        unet_trainer_resume(session->trainer);
+    unet_trainer_stop(session->trainer);
+    return TRUE;
 }
 
 void unet_session_stop_trainer_wait(UnetSession *session)

@@ -62,8 +62,13 @@ gboolean unet_session_start_trainer(UnetSession *session, const UnetTrainConfig 
 /* The running trainer (NULL: none) for pause/resume/stop flags. */
 UnetTrainer *unet_session_get_trainer(UnetSession *session);
 gboolean unet_session_is_running(UnetSession *session);
-/* Asks the running trainer to stop; run-finished follows when it has. */
-void unet_session_stop_trainer(UnetSession *session);
+/* Pause and Stop buttons of the page that owns the run (owner as given to
+ * unet_session_start_trainer); both do nothing for another owner's run.
+ * toggle_pause returns 1 when the run is now paused, 0 when running again,
+ * -1 when the owner has no run. stop_run resumes a paused run first so its
+ * thread can see the stop; run-finished follows when it has stopped. */
+int unet_session_toggle_pause(UnetSession *session, const char *owner);
+gboolean unet_session_stop_run(UnetSession *session, const char *owner);
 /* Stops the trainer and joins it now (closing the window): blocks until the
  * last checkpoint is written. */
 void unet_session_stop_trainer_wait(UnetSession *session);
