@@ -3,6 +3,8 @@
 
 #include <glib/gstdio.h>
 
+#include "sample-data.h"
+
 void gui_test_init(void)
 {
     if (!g_getenv("DISPLAY") && !g_getenv("WAYLAND_DISPLAY"))
@@ -11,6 +13,36 @@ void gui_test_init(void)
         test_skip("GTK could not open the display");
     /* Screenshots of finished states, not of cross-fades. */
     g_object_set(gtk_settings_get_default(), "gtk-enable-animations", FALSE, NULL);
+}
+
+UnetWindow *gui_test_open_window(const char *test, int count, int size, char **tmp_out,
+                                 char **sample_dir_out, UnetApplication **app_out)
+{
+    char *tmp = test_make_temp_dir(test);
+    CHECK(tmp != NULL);
+    char *ds_dir = g_build_filename(tmp ? tmp : "/nonexistent", "sample", NULL);
+    *tmp_out = tmp;
+    *sample_dir_out = ds_dir;
+    *app_out = NULL;
+    if (!tmp)
+        return NULL;
+    UnetSampleDataOptions opt;
+    unet_sample_data_options_default(&opt);
+    opt.count = count;
+    opt.size = size;
+    UnetError err = { 0 };
+    CHECK_MSG(unet_sample_data_write(ds_dir, &opt, NULL, NULL, &err) == UNET_OK, "%s", err.message);
+
+    GError *error = NULL;
+    UnetApplication *app = unet_application_new(G_APPLICATION_NON_UNIQUE, &error);
+    if (!app)
+        test_skip(error->message);
+    *app_out = app;
+    CHECK(g_application_register(G_APPLICATION(app), NULL, &error));
+    g_application_activate(G_APPLICATION(app));
+    UnetWindow *win = UNET_WINDOW(gtk_application_get_active_window(GTK_APPLICATION(app)));
+    CHECK(win != NULL);
+    return win;
 }
 
 static gboolean count_frame(GtkWidget *w, GdkFrameClock *clock, gpointer data)

@@ -7,9 +7,19 @@
 #include <gtk/gtk.h>
 
 #include "test-common.h"
+#include "unet-application.h"
+#include "unet-window.h"
 
 /* gtk_init, or exit 77 when there is no display. */
 void gui_test_init(void);
+
+/* The start of every whole-window test: writes `count` generated sample
+ * images of side `size` into <temp>/sample (temp: a fresh folder named after
+ * the test), starts the application and returns its window, or NULL after a
+ * failed CHECK. Skips (77) when the application cannot start. *tmp_out,
+ * *sample_dir_out (g_free) and *app_out (g_object_unref) belong to the caller. */
+UnetWindow *gui_test_open_window(const char *test, int count, int size, char **tmp_out,
+                                 char **sample_dir_out, UnetApplication **app_out);
 
 /* Runs the main loop until `frames` frames of widget's frame clock have
  * been painted (or timeout_ms passed); FALSE on timeout. */

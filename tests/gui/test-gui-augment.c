@@ -182,24 +182,9 @@ static void check_tiling(GSettings *s, const char *when)
 int main(void)
 {
     gui_test_init();
-    char *tmp = test_make_temp_dir("gui-augment");
-    CHECK(tmp != NULL);
-    char *ds_dir = g_build_filename(tmp, "sample", NULL);
-    UnetSampleDataOptions opt;
-    unet_sample_data_options_default(&opt);
-    opt.count = 4;
-    opt.size = 96;
-    UnetError err = { 0 };
-    CHECK_MSG(unet_sample_data_write(ds_dir, &opt, NULL, NULL, &err) == UNET_OK, "%s", err.message);
-
-    GError *error = NULL;
-    UnetApplication *app = unet_application_new(G_APPLICATION_NON_UNIQUE, &error);
-    if (!app)
-        test_skip(error->message);
-    CHECK(g_application_register(G_APPLICATION(app), NULL, &error));
-    g_application_activate(G_APPLICATION(app));
-    win = UNET_WINDOW(gtk_application_get_active_window(GTK_APPLICATION(app)));
-    CHECK(win != NULL);
+    char *tmp, *ds_dir;
+    UnetApplication *app;
+    win = gui_test_open_window("gui-augment", 4, 96, &tmp, &ds_dir, &app);
     if (!win)
         return test_finish("gui-augment");
     gtk_window_set_default_size(GTK_WINDOW(win), 1280, 800);

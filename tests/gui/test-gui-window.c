@@ -217,24 +217,9 @@ int main(void)
     bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
     textdomain(GETTEXT_PACKAGE);
     gui_test_init();
-    char *tmp = test_make_temp_dir("gui-window");
-    CHECK(tmp != NULL);
-    char *ds_dir = g_build_filename(tmp, "sample", NULL);
-    UnetSampleDataOptions opt;
-    unet_sample_data_options_default(&opt);
-    opt.count = 6;
-    opt.size = 128;
-    UnetError err = { 0 };
-    CHECK_MSG(unet_sample_data_write(ds_dir, &opt, NULL, NULL, &err) == UNET_OK, "%s", err.message);
-
-    GError *error = NULL;
-    UnetApplication *app = unet_application_new(G_APPLICATION_NON_UNIQUE, &error);
-    if (!app)
-        test_skip(error->message);
-    CHECK(g_application_register(G_APPLICATION(app), NULL, &error));
-    g_application_activate(G_APPLICATION(app));
-    win = UNET_WINDOW(gtk_application_get_active_window(GTK_APPLICATION(app)));
-    CHECK(win != NULL);
+    char *tmp, *ds_dir;
+    UnetApplication *app;
+    win = gui_test_open_window("gui-window", 6, 128, &tmp, &ds_dir, &app);
     if (!win)
         return test_finish("gui-window");
     UnetSession *session = unet_window_get_session(win);
@@ -459,6 +444,9 @@ int main(void)
 
     /* A pair whose mask has the wrong size is flagged, with the reason. */
     char *bad_dir = g_build_filename(tmp, "flawed", NULL);
+    UnetSampleDataOptions opt;
+    unet_sample_data_options_default(&opt);
+    UnetError err = { 0 };
     opt.count = 3;
     opt.size = 64;
     CHECK(unet_sample_data_write(bad_dir, &opt, NULL, NULL, &err) == UNET_OK);

@@ -200,24 +200,10 @@ static gboolean loadable(const char *path)
 int main(void)
 {
     gui_test_init();
-    char *tmp = test_make_temp_dir("gui-workflow");
-    CHECK(tmp != NULL);
-    char *ds_dir = g_build_filename(tmp, "sample", NULL);
-    UnetSampleDataOptions opt;
-    unet_sample_data_options_default(&opt);
-    opt.count = 8;
-    opt.size = 64;
-    UnetError err = { 0 };
-    CHECK_MSG(unet_sample_data_write(ds_dir, &opt, NULL, NULL, &err) == UNET_OK, "%s", err.message);
-
+    char *tmp, *ds_dir;
+    UnetApplication *app;
+    win = gui_test_open_window("gui-workflow", 8, 64, &tmp, &ds_dir, &app);
     GError *error = NULL;
-    UnetApplication *app = unet_application_new(G_APPLICATION_NON_UNIQUE, &error);
-    if (!app)
-        test_skip(error->message);
-    CHECK(g_application_register(G_APPLICATION(app), NULL, &error));
-    g_application_activate(G_APPLICATION(app));
-    win = UNET_WINDOW(gtk_application_get_active_window(GTK_APPLICATION(app)));
-    CHECK(win != NULL);
     if (!win)
         return test_finish("gui-workflow");
     session = unet_window_get_session(win);
@@ -289,6 +275,9 @@ int main(void)
     UnetSegmentPage *seg = UNET_SEGMENT_PAGE(unet_window_get_page(win, "segment"));
     /* A larger image than the training tiles: several tiles to predict. */
     char *big_dir = g_build_filename(tmp, "big", NULL);
+    UnetSampleDataOptions opt;
+    unet_sample_data_options_default(&opt);
+    UnetError err = { 0 };
     opt.count = 1;
     opt.size = 192;
     opt.seed = 7;
