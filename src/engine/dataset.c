@@ -77,6 +77,22 @@ UnetStatus unet_mask_mode_parse(const char *s, UnetMaskMode *out, UnetError *err
 
 /* ---- Problems ---- */
 
+/* Makes room for element `count` of a growing array, doubling its capacity
+ * (first: the capacity of an empty one). false when out of memory; the
+ * array is kept as it was. */
+static bool room_for_one(void **items, int *cap, int count, size_t elem_size, int first)
+{
+    if (count < *cap)
+        return true;
+    int grown = *cap ? 2 * *cap : first;
+    void *n = realloc(*items, elem_size * (size_t)grown);
+    if (!n)
+        return false;
+    *items = n;
+    *cap = grown;
+    return true;
+}
+
 typedef struct Problems {
     UnetDatasetProblem *items;
     int count, cap;
@@ -88,15 +104,9 @@ static void add_problem(Problems *p, const char *file, const char *fmt, ...)
 {
     if (p->nomem)
         return;
-    if (p->count == p->cap) {
-        int cap = p->cap ? 2 * p->cap : 16;
-        UnetDatasetProblem *n = realloc(p->items, sizeof *n * (size_t)cap);
-        if (!n) {
-            p->nomem = 1;
-            return;
-        }
-        p->items = n;
-        p->cap = cap;
+    if (!room_for_one((void **)&p->items, &p->cap, p->count, sizeof *p->items, 16)) {
+        p->nomem = 1;
+        return;
     }
     char msg[UNET_ERROR_MESSAGE_MAX];
     va_list ap;
@@ -226,15 +236,9 @@ static void add_entry(EntryList *l, const char *name, const char *image, int ipa
 {
     if (l->nomem)
         return;
-    if (l->count == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 64;
-        Entry *n = realloc(l->items, sizeof *n * (size_t)cap);
-        if (!n) {
-            l->nomem = 1;
-            return;
-        }
-        l->items = n;
-        l->cap = cap;
+    if (!room_for_one((void **)&l->items, &l->cap, l->count, sizeof *l->items, 64)) {
+        l->nomem = 1;
+        return;
     }
     Entry *e = &l->items[l->count];
     e->name = strdup(name);
@@ -524,47 +528,64 @@ static UnetStatus make_dataset(const char *root, const UnetDatasetOptions *opt, 
     return UNET_OK;
 }
 
-UnetStatus unet_dataset_open(const char *path, const UnetDatasetOptions *opt, UnetDataset **out, UnetError *err)
+/* Where a dataset comes from: a folder, or a pair of multi-page TIFF stacks. */
+typedef struct DatasetSource {
+    const char *folder;                   /* NULL for stacks */
+    const char *images_tif, *labels_tif;
+} DatasetSource;
+
+static const char *source_name(const DatasetSource *src)
+{
+    return src->folder ? src->folder : src->images_tif;
+}
+
+static void scan_source(const DatasetSource *src, EntryList *el, Problems *pr, int *nimg, int *nmask)
+{
+    if (src->folder)
+        scan_folder(src->folder, el, pr, nimg, nmask);
+    else
+        scan_stacks(src->images_tif, src->labels_tif, el, pr, nimg, nmask);
+}
+
+/* opt, or the defaults in *def when opt is NULL; validated. */
+static UnetStatus options_or_default(const UnetDatasetOptions **opt, UnetDatasetOptions *def, UnetError *err)
+{
+    if (!*opt) {
+        unet_dataset_options_default(def);
+        *opt = def;
+    }
+    return unet_dataset_options_validate(*opt, err);
+}
+
+static UnetStatus open_source(const DatasetSource *src, const UnetDatasetOptions *opt, UnetDataset **out,
+                              UnetError *err)
 {
     *out = NULL;
     UnetDatasetOptions def;
-    if (!opt) {
-        unet_dataset_options_default(&def);
-        opt = &def;
-    }
-    UnetStatus st = unet_dataset_options_validate(opt, err);
+    UnetStatus st = options_or_default(&opt, &def, err);
     if (st)
         return st;
     EntryList el = { 0 };
     Problems pr = { 0 };
     int ni, nm;
-    scan_folder(path, &el, &pr, &ni, &nm);
-    st = make_dataset(path, opt, &el, &pr, out, err);
+    scan_source(src, &el, &pr, &ni, &nm);
+    st = make_dataset(source_name(src), opt, &el, &pr, out, err);
     entries_free(&el);
     problems_free(&pr);
     return st;
 }
 
+UnetStatus unet_dataset_open(const char *path, const UnetDatasetOptions *opt, UnetDataset **out, UnetError *err)
+{
+    const DatasetSource src = { .folder = path };
+    return open_source(&src, opt, out, err);
+}
+
 UnetStatus unet_dataset_open_stacks(const char *images_tif, const char *labels_tif, const UnetDatasetOptions *opt,
                                     UnetDataset **out, UnetError *err)
 {
-    *out = NULL;
-    UnetDatasetOptions def;
-    if (!opt) {
-        unet_dataset_options_default(&def);
-        opt = &def;
-    }
-    UnetStatus st = unet_dataset_options_validate(opt, err);
-    if (st)
-        return st;
-    EntryList el = { 0 };
-    Problems pr = { 0 };
-    int ni, nm;
-    scan_stacks(images_tif, labels_tif, &el, &pr, &ni, &nm);
-    st = make_dataset(images_tif, opt, &el, &pr, out, err);
-    entries_free(&el);
-    problems_free(&pr);
-    return st;
+    const DatasetSource src = { .images_tif = images_tif, .labels_tif = labels_tif };
+    return open_source(&src, opt, out, err);
 }
 
 void unet_dataset_free(UnetDataset *ds)
@@ -937,42 +958,35 @@ static UnetStatus finish_check(const UnetDatasetOptions *opt, EntryList *el, Pro
     return UNET_OK;
 }
 
-UnetStatus unet_dataset_check(const char *path, const UnetDatasetOptions *opt, UnetDatasetReport *report,
-                              UnetError *err)
+static UnetStatus check_source(const DatasetSource *src, const UnetDatasetOptions *opt,
+                               UnetDatasetReport *report, UnetError *err)
 {
     memset(report, 0, sizeof *report);
     UnetDatasetOptions def;
-    if (!opt) {
-        unet_dataset_options_default(&def);
-        opt = &def;
-    }
-    UnetStatus st = unet_dataset_options_validate(opt, err);
+    UnetStatus st = options_or_default(&opt, &def, err);
     if (st)
         return st;
     EntryList el = { 0 };
     Problems pr = { 0 };
-    scan_folder(path, &el, &pr, &report->images, &report->masks);
-    if (el.count == 0 && pr.count == 0 && !pr.nomem && !el.nomem)
-        add_problem(&pr, path, "dataset %s has no image/mask pairs", path);
+    scan_source(src, &el, &pr, &report->images, &report->masks);
+    /* An empty folder is a problem of its own; scan_stacks reports empty stacks itself. */
+    if (src->folder && el.count == 0 && pr.count == 0 && !pr.nomem && !el.nomem)
+        add_problem(&pr, src->folder, "dataset %s has no image/mask pairs", src->folder);
     return finish_check(opt, &el, &pr, report, err);
+}
+
+UnetStatus unet_dataset_check(const char *path, const UnetDatasetOptions *opt, UnetDatasetReport *report,
+                              UnetError *err)
+{
+    const DatasetSource src = { .folder = path };
+    return check_source(&src, opt, report, err);
 }
 
 UnetStatus unet_dataset_check_stacks(const char *images_tif, const char *labels_tif, const UnetDatasetOptions *opt,
                                      UnetDatasetReport *report, UnetError *err)
 {
-    memset(report, 0, sizeof *report);
-    UnetDatasetOptions def;
-    if (!opt) {
-        unet_dataset_options_default(&def);
-        opt = &def;
-    }
-    UnetStatus st = unet_dataset_options_validate(opt, err);
-    if (st)
-        return st;
-    EntryList el = { 0 };
-    Problems pr = { 0 };
-    scan_stacks(images_tif, labels_tif, &el, &pr, &report->images, &report->masks);
-    return finish_check(opt, &el, &pr, report, err);
+    const DatasetSource src = { .images_tif = images_tif, .labels_tif = labels_tif };
+    return check_source(&src, opt, report, err);
 }
 
 void unet_dataset_report_free(UnetDatasetReport *report)
