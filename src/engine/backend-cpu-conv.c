@@ -9,9 +9,10 @@
  * input channels), then both plain (its im2col + GEMM kernels); operands in
  * another layout are staged through scratch buffers. A 3x3 stride-1 pass on
  * blocked operands may also get oneDNN's Winograd kernel when its scratchpad
- * is small; the first calls time both and keep the faster
- * (pass_add_winograd; UNET_CPU_WINOGRAD=0 or 1 in the environment forces
- * the direct or the Winograd kernel).
+ * is small, when asked for: UNET_CPU_WINOGRAD=1 in the environment takes
+ * it wherever offered, =auto times both on the first calls and keeps the
+ * faster (pass_add_winograd). The default stays with the direct kernels,
+ * whose results repeat from run to run.
  *
  * The 2x2 stride-2 up-convolution runs on the convolution primitives with
  * the roles swapped (its forward is a convolution's backward-data, its
@@ -907,11 +908,13 @@ UnetStatus cpu_conv_init(UnetBackend *be, UnetError *err)
                               dnnl_status2str(st));
     /* oneDNN's blocked kernels use 16 channels per block with AVX-512 and 8
      * with AVX2 or less. */
-    /* UNET_CPU_WINOGRAD=0 keeps the direct kernels (bitwise repeatable
-     * runs), =1 takes Winograd wherever it is offered within the scratch
-     * limit; otherwise each pass keeps whichever its first runs found faster */
+    /* Direct kernels by default: a choice made by timing differs from run
+     * to run, and an exact resume needs the same kernels every run.
+     * UNET_CPU_WINOGRAD=1 takes Winograd wherever it is offered within the
+     * scratch limit; =auto lets each pass keep whichever its first runs
+     * found faster (fastest, not repeatable). */
     const char *wino = getenv("UNET_CPU_WINOGRAD");
-    cpu->winograd = wino && !strcmp(wino, "0") ? 0 : wino && !strcmp(wino, "1") ? 1 : 2;
+    cpu->winograd = wino && !strcmp(wino, "1") ? 1 : wino && !strcmp(wino, "auto") ? 2 : 0;
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     cpu->block = ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core) ==
                          (unsigned)dnnl_cpu_isa_avx512_core ? 16 : 8;
