@@ -166,11 +166,13 @@ typedef struct UnetTrainConfig {
     int prefetch;                      /* samples prepared ahead: 0 = 4 x batch + workers */
     int previews;                      /* validation images sent as PREVIEW events per epoch: 1 */
     int save_predictions;              /* validation PNGs of the best epoch, at most this many: 64 */
+    int cuda_graphs;                   /* 1: replay the training step as a CUDA graph: 0 */
 
     /* not saved in config.json */
     char out_dir[UNET_TRAIN_PATH_MAX]; /* run folder; "" (LR test only): nothing is written */
     int resume;                        /* 1: continue the run in out_dir */
     int64_t poison_step;               /* tests: the loss of this update reads NaN; 0: never */
+    int sync_loss;                     /* tests: read each loss before queuing the next step */
 } UnetTrainConfig;
 
 void unet_lr_test_config_default(UnetLrTestConfig *cfg);
