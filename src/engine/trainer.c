@@ -1059,6 +1059,12 @@ static UnetStatus train_epochs(UnetTrainer *t, UnetError *err)
     if (c->cuda_graphs && !t->be->graph_begin)
         warn(t, "the %s backend has no CUDA graphs; --cuda-graphs is ignored", t->be->name);
     t->graph_state = c->cuda_graphs && t->be->graph_begin ? GRAPH_WARM : GRAPH_OFF;
+    /* The lag pays only where the device runs behind the host; on CPU
+     * backends every loss is read at once, so a stop or pause asked for by
+     * a STEP event's handler lands before the next step (with the lag it
+     * lands one step later: that step is already queued). */
+    const int lag = c->loss_lag > 0 || (c->loss_lag == 0 && t->be->read_begin &&
+                                         t->be->read_begin != unet_backend_host_read_begin);
     while (s->epoch < c->epochs && st == UNET_OK) {
         t->epoch_train_s = t->epoch_wait_s = 0.0;
         t->epoch_samples = 0;
@@ -1108,7 +1114,7 @@ static UnetStatus train_epochs(UnetTrainer *t, UnetError *err)
             }
             q = next;
             have_q = 1;
-            if (c->sync_loss) {
+            if (!lag) {
                 account_time(t, &mark);
                 have_q = 0;
                 if ((st = finish_batch(t, &q, &group_loss, &group_n, err)))

@@ -172,7 +172,9 @@ typedef struct UnetTrainConfig {
     char out_dir[UNET_TRAIN_PATH_MAX]; /* run folder; "" (LR test only): nothing is written */
     int resume;                        /* 1: continue the run in out_dir */
     int64_t poison_step;               /* tests: the loss of this update reads NaN; 0: never */
-    int sync_loss;                     /* tests: read each loss before queuing the next step */
+    int loss_lag;                      /* read step N's loss after queuing step N+1: 0 when the
+                                        * backend reads asynchronously (CUDA), 1 always, -1 never
+                                        * (tests compare the two) */
 } UnetTrainConfig;
 
 void unet_lr_test_config_default(UnetLrTestConfig *cfg);
