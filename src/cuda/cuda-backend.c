@@ -7,8 +7,8 @@
 #include "cuda-launch.h"
 #include "cuda-private.h"
 
-/* Floats per pinned staging slot (4 MiB); two slots let one fill while the
- * other is copied. */
+/* Floats per pinned staging slot (4 MiB); the ring of slots
+ * (UNET_CUDA_STAGING_SLOTS) lets uploads fill slots while earlier ones copy. */
 #define UNET_CUDA_STAGING_FLOATS ((size_t)1 << 20)
 
 /* Default cuDNN workspace budget when UNET_CUDA_WORKSPACE_MB is not set:
@@ -147,7 +147,7 @@ UnetStatus unet_cuda_upload(UnetCudaBackend *cb, float *dst, const float *src, s
     for (size_t done = 0; done < count;) {
         size_t len = count - done < cb->staging_slot ? count - done : cb->staging_slot;
         int slot = cb->staging_next;
-        cb->staging_next ^= 1;
+        cb->staging_next = (cb->staging_next + 1) % UNET_CUDA_STAGING_SLOTS;
         float *stage = cb->staging + (size_t)slot * cb->staging_slot;
         UNET_CUDA_TRY(cb, op, cudaEventSynchronize(cb->staging_event[slot]));
         memcpy(stage, src + done, len * sizeof(float));
@@ -405,7 +405,7 @@ static void cuda_destroy(UnetBackend *be)
      * release stay allocated). */
     if (cb->pools && cudaMemPoolTrimTo(cb->pool, 0) != cudaSuccess)
         (void)cudaGetLastError();
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < UNET_CUDA_STAGING_SLOTS; i++)
         if (cb->staging_event[i])
             cudaEventDestroy(cb->staging_event[i]);
     if (cb->staging)
@@ -525,9 +525,10 @@ UnetBackend *unet_backend_cuda_new(int device_index, UnetError *err)
     cb->tf32 = !(tf32 && !strcmp(tf32, "0"));
 
     cb->staging_slot = UNET_CUDA_STAGING_FLOATS;
-    START_TRY(cudaHostAlloc((void **)&cb->staging, 2 * cb->staging_slot * sizeof(float),
+    START_TRY(cudaHostAlloc((void **)&cb->staging,
+                            UNET_CUDA_STAGING_SLOTS * cb->staging_slot * sizeof(float),
                             cudaHostAllocDefault));
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < UNET_CUDA_STAGING_SLOTS; i++)
         START_TRY(cudaEventCreateWithFlags(&cb->staging_event[i], cudaEventDisableTiming));
     START_TRY(cudaHostAlloc((void **)&cb->bad, sizeof *cb->bad, cudaHostAllocDefault));
     memset(cb->bad, 0, sizeof *cb->bad);

@@ -37,6 +37,11 @@ typedef struct UnetCudaPtrList {
     size_t n, cap;
 } UnetCudaPtrList;
 
+/* Upload staging slots: a step's uploads (batch, targets, weights) take a
+ * few slots; with more slots than that, an upload waits only for copies of
+ * the step before, never for the compute queued since (the overlap). */
+#define UNET_CUDA_STAGING_SLOTS 8
+
 typedef struct UnetCudaBackend {
     UnetBackend base;
     int device;
@@ -50,11 +55,12 @@ typedef struct UnetCudaBackend {
     cudnnFilterDescriptor_t w_desc;
     cudnnConvolutionDescriptor_t conv_desc;
 
-    /* Pinned staging for transfers: two slots of staging_slot floats, each
+    /* Pinned staging for transfers: a ring of UNET_CUDA_STAGING_SLOTS slots
+     * of staging_slot floats (downloads use the first two), each
      * with an event that fires when the device is done with it. */
     float *staging;
     size_t staging_slot;
-    cudaEvent_t staging_event[2];
+    cudaEvent_t staging_event[UNET_CUDA_STAGING_SLOTS];
     int staging_next;
 
     void *workspace;       /* cuDNN workspace, grown up to workspace_limit */
