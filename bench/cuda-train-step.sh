@@ -9,6 +9,7 @@
 # GPU), python3-torch with CUDA for the anchor, and the `unet bench` command:
 #   unet bench train-step --device cuda --model unet --size 572 --batch B
 #                         --steps S --json   -> {"ms_per_step": median ms, ...}
+#   unet bench train-step ... --warmup 2 --cuda-graphs on   (the graph rows)
 #   unet bench predict --device cuda --model unet --size 512 --tile 572
 #                      --steps S --json      -> {"ms_per_image": median ms, ...}
 # (--tile 572: the anchor's tiles; unet's own default for 512 x 512 is one
@@ -72,6 +73,10 @@ for tf32 in 1 0; do
         "$py" "$torch_bench" --mode train --size 572 --batch $batch --steps "$steps" \
             --tf32 $tf32 >"$tmp/torch.json"
         row "train unet b$batch $mode (unet)" 572 "$(json_get "$tmp/ours.json" ms_per_step ms)" "$flops" $batch
+        # the same step replayed as one CUDA graph (captured on the second warm-up step)
+        UNET_CUDA_TF32=$tf32 "$unet" bench train-step --device cuda --model unet --size 572 \
+            --batch $batch --steps "$steps" --warmup 2 --cuda-graphs on --json >"$tmp/graph.json"
+        row "train unet b$batch $mode (unet graph)" 572 "$(json_get "$tmp/graph.json" ms_per_step ms)" "$flops" $batch
         row "train unet b$batch $mode (torch)" 572 "$(json_get "$tmp/torch.json" ms)" "$flops" $batch
     done
     UNET_CUDA_TF32=$tf32 "$unet" bench predict --device cuda --model unet --size 512 --tile 572 \

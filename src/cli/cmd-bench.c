@@ -23,6 +23,7 @@ typedef struct BenchArgs {
     UnetCliModelOptions model;
     const char *device;
     int size, batch, steps, warmup, threads, json, profile, tile, tta, paper;
+    int cuda_graphs;
 } BenchArgs;
 
 static void usage(FILE *f)
@@ -53,6 +54,9 @@ static void usage(FILE *f)
             "  --paper        augment: the paper's pipeline instead of the notebook's\n"
             "  --device auto|cpu|cuda|reference   (default auto)\n"
             "  --threads N    CPU threads (default: all cores)\n"
+            "  --cuda-graphs on|off  train-step: replay zero_grad, forward, loss and backward as\n"
+            "                 one CUDA graph (captured on the second warm-up step; give\n"
+            "                 --warmup 2 or more), the SGD update runs after it (default off)\n"
             "  --profile      time every backend call, summed by op and shape (on stderr\n"
             "                 with --json); each call is synchronised\n"
             "  --json         one JSON object: seconds_per_step, ms_per_step, ms_per_image,\n"
@@ -395,6 +399,66 @@ static void fill_uniform(float *x, size_t n, uint64_t seed)
         goto done;                                                       \
     } while (0)
 
+/* zero_grad, forward, loss, backward: what a CUDA graph replays. */
+static UnetStatus train_body(UnetModel *m, UnetTensor *x, UnetTensor *target, UnetTensor *loss,
+                             UnetTensor *dlogits, UnetError *err)
+{
+    UnetTensor *logits;
+    if (unet_model_zero_grad(m, err) != UNET_OK ||
+        unet_model_forward(m, x, &logits, 1, err) != UNET_OK ||
+        unet_model_loss(m, logits, target, NULL, NULL, UNET_LOSS_DEFAULT, 1.0f, loss, dlogits,
+                        err) != UNET_OK)
+        return err->status;
+    return unet_model_backward(m, dlogits, err);
+}
+
+/* One training step's body, with a CUDA graph when asked: *state 1 runs it
+ * and moves to 2, 2 captures and launches it (3), 3 launches; a capture the
+ * backend refuses prints one line and runs uncaptured from then on (0). */
+static UnetStatus train_body_graph(UnetBackend *be, UnetModel *m, UnetTensor *x,
+                                   UnetTensor *target, UnetTensor *loss, UnetTensor *dlogits,
+                                   int *state, UnetBackendGraph **graph, UnetError *err)
+{
+    if (*state == 3) {
+        if (be->graph_launch(be, *graph) == UNET_OK)
+            return UNET_OK;
+        return unet_error_set(err, be->error.status, "%s", be->error.message);
+    }
+    if (*state != 2) {
+        UnetStatus st = train_body(m, x, target, loss, dlogits, err);
+        if (st == UNET_OK && *state == 1)
+            *state = 2;
+        return st;
+    }
+    UnetError cap = { 0 };
+    UnetBackendGraph *g = NULL;
+    UnetStatus st = be->graph_begin(be);
+    if (st != UNET_OK) {
+        cap = be->error;
+    } else {
+        st = train_body(m, x, target, loss, dlogits, &cap);
+        UnetStatus end = be->graph_end(be, &g);
+        if (st == UNET_OK && end != UNET_OK) {
+            st = end;
+            cap = be->error;
+        }
+        if (st == UNET_OK && be->graph_launch(be, g) == UNET_OK) {
+            *graph = g;
+            *state = 3;
+            return UNET_OK;
+        }
+        if (st == UNET_OK)
+            cap = be->error;
+        if (g)
+            be->graph_free(be, g);
+    }
+    fprintf(stderr, "unet bench: CUDA graphs off: %s\n", cap.message);
+    unet_error_clear(&be->error);
+    *state = 0;
+    unet_model_release_activations(m);
+    return train_body(m, x, target, loss, dlogits, err);
+}
+
 /* train-step, forward, predict */
 static int bench_model(const BenchArgs *a)
 {
@@ -407,6 +471,7 @@ static int bench_model(const BenchArgs *a)
     UnetModel *m = NULL;
     UnetTensor x = { 0 }, target = { 0 }, loss = { 0 }, dlogits = { 0 };
     float *hx = NULL, *hy = NULL, *momentum = NULL, *probs = NULL;
+    UnetBackendGraph *graph = NULL;
     BenchResult r = { 0 };
     r.steps = a->steps;
     r.times = calloc((size_t)a->steps, sizeof(double));
@@ -501,6 +566,14 @@ static int bench_model(const BenchArgs *a)
                 FAIL("%s", be->error.message);
         }
         float last_loss = 0.0f;
+        int graph_state = 0;
+        if (train && a->cuda_graphs) {
+            if (be->graph_begin)
+                graph_state = 1;
+            else
+                fprintf(stderr, "unet bench: the %s backend has no CUDA graphs; --cuda-graphs is "
+                                "ignored\n", be->name);
+        }
         for (int s = -a->warmup; s < a->steps; s++) {
             if (s == 0) { /* the profile covers the timed steps */
                 memset(stats, 0, sizeof stats);
@@ -511,12 +584,10 @@ static int bench_model(const BenchArgs *a)
             double t0 = unet_cli_now();
             UnetTensor *logits;
             if (train) {
-                if (unet_model_zero_grad(m, &err) != UNET_OK ||
-                    unet_model_forward(m, &x, &logits, 1, &err) != UNET_OK ||
-                    unet_model_loss(m, logits, &target, NULL, NULL, UNET_LOSS_DEFAULT, 1.0f, &loss,
-                                    &dlogits, &err) != UNET_OK ||
-                    unet_model_backward(m, &dlogits, &err) != UNET_OK)
+                if (train_body_graph(be, m, &x, &target, &loss, &dlogits, &graph_state, &graph,
+                                     &err) != UNET_OK)
                     FAIL("%s", err.message);
+                /* the graph is everything but this one update kernel */
                 if (be->sgd_update(be, unet_model_param_arena(m), unet_model_grad_arena(m),
                                    momentum, np, &sgd) != UNET_OK ||
                     be->tensor_download(be, &last_loss, &loss) != UNET_OK)
@@ -539,8 +610,12 @@ static int bench_model(const BenchArgs *a)
         }
         snprintf(r.detail, sizeof r.detail, "%s on %s, batch %d of %dx%d -> %dx%d, %zu parameters",
                  unet_arch_name(cfg.arch), be->name, B, S, S, out, out, np);
-        snprintf(r.json_extra, sizeof r.json_extra, ",\"model\":\"%s\",\"params\":%zu,\"out\":%d",
-                 unet_arch_name(cfg.arch), np, out);
+        snprintf(r.json_extra, sizeof r.json_extra,
+                 ",\"model\":\"%s\",\"params\":%zu,\"out\":%d,\"cuda_graph\":%s",
+                 unet_arch_name(cfg.arch), np, out, graph_state == 3 ? "true" : "false");
+        if (graph_state == 3)
+            snprintf(r.detail + strlen(r.detail), sizeof r.detail - strlen(r.detail),
+                     ", one CUDA graph per step");
     }
     if (a->kind == BENCH_PREDICT)
         r.activation_peak = (double)unet_model_activation_peak(m);
@@ -555,6 +630,8 @@ done:
     free(probs);
     free(r.times);
     if (be) {
+        if (graph)
+            be->graph_free(be, graph);
         be->tensor_release(be, &x);
         be->tensor_release(be, &target);
         be->tensor_release(be, &loss);
@@ -706,6 +783,16 @@ int unet_cmd_bench(int argc, char **argv)
         }
         if (!strcmp(o, "--tta") && a.kind == BENCH_PREDICT) {
             a.tta = 1;
+            continue;
+        }
+        if (!strcmp(o, "--cuda-graphs") && a.kind == BENCH_TRAIN) {
+            const char *v = i + 1 < argc ? argv[++i] : "";
+            if (strcmp(v, "on") && strcmp(v, "off")) {
+                fprintf(stderr, "unet bench %s: --cuda-graphs takes on or off, not '%s'\n",
+                        bench_names[a.kind], v);
+                return 2;
+            }
+            a.cuda_graphs = !strcmp(v, "on");
             continue;
         }
         if (!strcmp(o, "--paper") && a.kind == BENCH_AUGMENT) {

@@ -25,6 +25,7 @@ typedef struct TrainArgs {
     const char *resume;
     const char *csv;          /* lr-test */
     int have_epochs, have_patience, have_device, have_threads, have_workers;
+    int have_cuda_graphs;
     int quiet;
 } TrainArgs;
 
@@ -283,6 +284,13 @@ static int parse_args(const char *cmd, int argc, char **argv, TrainArgs *a, void
             a->have_workers = 1;
         } else if (!strcmp(o, "--prefetch"))
             rc = parse_int(cmd, o, v, 0, 4096, &c->prefetch);
+        else if (!strcmp(o, "--cuda-graphs")) {
+            if (!strcmp(v, "on") || !strcmp(v, "off"))
+                c->cuda_graphs = !strcmp(v, "on");
+            else
+                rc = bad_value(cmd, o, v, "on or off");
+            a->have_cuda_graphs = 1;
+        }
         else if (!strcmp(o, "--min-lr") || !strcmp(o, "--lr-test-min"))
             rc = parse_double(cmd, o, v, 1e-15, 1e6, &c->lr_test.min_lr);
         else if (!strcmp(o, "--max-lr") || !strcmp(o, "--lr-test-max"))
@@ -554,6 +562,7 @@ static void train_usage(FILE *f)
             "  --device D            auto, cpu, cuda or reference (default auto)\n"
             "  --threads N           compute threads (0: all cores)\n"
             "  --workers N           data threads preparing tiles ahead (2)\n"
+            "  --cuda-graphs on|off  replay each training step as one CUDA graph (off)\n"
             "  --quiet               no progress bar\n\n");
     unet_cli_model_options_help(f);
 }
@@ -607,6 +616,8 @@ int unet_cmd_train(int argc, char **argv)
             run.threads = cfg->threads;
         if (a->have_workers)
             run.workers = cfg->workers;
+        if (a->have_cuda_graphs)
+            run.cuda_graphs = cfg->cuda_graphs;
         *cfg = run;
     } else {
         if (!cfg->data_dir[0]) {

@@ -7,8 +7,8 @@
 #include "cuda-launch.h"
 #include "cuda-private.h"
 
-/* Floats per pinned staging slot (4 MiB); two slots let one fill while the
- * other is copied. */
+/* Floats per pinned staging slot (4 MiB); the ring of slots
+ * (UNET_CUDA_STAGING_SLOTS) lets uploads fill slots while earlier ones copy. */
 #define UNET_CUDA_STAGING_FLOATS ((size_t)1 << 20)
 
 /* Default cuDNN workspace budget when UNET_CUDA_WORKSPACE_MB is not set:
@@ -98,16 +98,22 @@ UnetStatus unet_cuda_malloc(UnetCudaBackend *cb, void **out, size_t bytes, const
     if (!bytes)
         return UNET_OK;
     UNET_CUDA_ENTER(cb, op);
+    if (cb->capturing && !cb->pools)
+        return unet_cuda_capture_refuse(cb, op, "the device has no stream-ordered allocator");
     if (cb->pools)
         UNET_CUDA_TRY(cb, op, cudaMallocAsync(out, bytes, cb->stream));
     else
         UNET_CUDA_TRY(cb, op, cudaMalloc(out, bytes));
+    if (cb->capturing)
+        return unet_cuda_capture_track(cb, *out, op);
     return UNET_OK;
 }
 
 void unet_cuda_free(UnetCudaBackend *cb, void *p)
 {
     if (!p || unet_cuda_enter(cb, "free") != UNET_OK)
+        return;
+    if (unet_cuda_capture_release(cb, p))
         return;
     cudaError_t e = cb->pools ? cudaFreeAsync(p, cb->stream) : cudaFree(p);
     if (e != cudaSuccess)
@@ -116,6 +122,8 @@ void unet_cuda_free(UnetCudaBackend *cb, void *p)
 
 UnetStatus unet_cuda_scratch(UnetCudaBackend *cb, size_t count, const char *op, double **out)
 {
+    if (count > cb->scratch_count && cb->capturing)
+        return unet_cuda_capture_refuse(cb, op, "its reduction scratch would grow");
     if (count > cb->scratch_count) {
         unet_cuda_free(cb, cb->scratch);
         cb->scratch = NULL;
@@ -134,10 +142,12 @@ UnetStatus unet_cuda_upload(UnetCudaBackend *cb, float *dst, const float *src, s
                             const char *op)
 {
     UNET_CUDA_ENTER(cb, op);
+    if (cb->capturing)
+        return unet_cuda_capture_refuse(cb, op, "uploads reuse pinned staging slots");
     for (size_t done = 0; done < count;) {
         size_t len = count - done < cb->staging_slot ? count - done : cb->staging_slot;
         int slot = cb->staging_next;
-        cb->staging_next ^= 1;
+        cb->staging_next = (cb->staging_next + 1) % UNET_CUDA_STAGING_SLOTS;
         float *stage = cb->staging + (size_t)slot * cb->staging_slot;
         UNET_CUDA_TRY(cb, op, cudaEventSynchronize(cb->staging_event[slot]));
         memcpy(stage, src + done, len * sizeof(float));
@@ -155,6 +165,8 @@ static UnetStatus cuda_download(UnetCudaBackend *cb, float *dst, const float *sr
                                 const char *op)
 {
     UNET_CUDA_ENTER(cb, op);
+    if (cb->capturing)
+        return unet_cuda_capture_refuse(cb, op, "a download waits for the device");
     const size_t slot_len = cb->staging_slot;
     size_t chunks = (count + slot_len - 1) / slot_len;
     for (size_t i = 0; i <= chunks; i++) {
@@ -367,6 +379,8 @@ static UnetStatus cuda_tensor_fill(UnetBackend *be, UnetTensor *t, float value)
 static UnetStatus cuda_synchronize(UnetBackend *be)
 {
     UNET_CUDA_ENTER(unet_cuda(be), "synchronize");
+    if (unet_cuda(be)->capturing)
+        return unet_cuda_capture_refuse(unet_cuda(be), "synchronize", "it waits for the device");
     UNET_CUDA_TRY(unet_cuda(be), "synchronize", cudaStreamSynchronize(unet_cuda(be)->stream));
     return unet_cuda_check_deferred(unet_cuda(be));
 }
@@ -380,6 +394,7 @@ static void cuda_destroy(UnetBackend *be)
         (void)cudaGetLastError();
     if (cb->stream && cudaStreamSynchronize(cb->stream) != cudaSuccess)
         (void)cudaGetLastError();
+    unet_cuda_exec_destroy(cb);
     unet_cuda_conv_destroy(cb);
     unet_cuda_free(cb, cb->scratch);
     unet_cuda_free(cb, cb->class_weight);
@@ -390,7 +405,7 @@ static void cuda_destroy(UnetBackend *be)
      * release stay allocated). */
     if (cb->pools && cudaMemPoolTrimTo(cb->pool, 0) != cudaSuccess)
         (void)cudaGetLastError();
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < UNET_CUDA_STAGING_SLOTS; i++)
         if (cb->staging_event[i])
             cudaEventDestroy(cb->staging_event[i]);
     if (cb->staging)
@@ -510,15 +525,18 @@ UnetBackend *unet_backend_cuda_new(int device_index, UnetError *err)
     cb->tf32 = !(tf32 && !strcmp(tf32, "0"));
 
     cb->staging_slot = UNET_CUDA_STAGING_FLOATS;
-    START_TRY(cudaHostAlloc((void **)&cb->staging, 2 * cb->staging_slot * sizeof(float),
+    START_TRY(cudaHostAlloc((void **)&cb->staging,
+                            UNET_CUDA_STAGING_SLOTS * cb->staging_slot * sizeof(float),
                             cudaHostAllocDefault));
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < UNET_CUDA_STAGING_SLOTS; i++)
         START_TRY(cudaEventCreateWithFlags(&cb->staging_event[i], cudaEventDisableTiming));
     START_TRY(cudaHostAlloc((void **)&cb->bad, sizeof *cb->bad, cudaHostAllocDefault));
     memset(cb->bad, 0, sizeof *cb->bad);
     if (unet_cuda_malloc(cb, (void **)&cb->bad_dev, sizeof *cb->bad_dev, op) != UNET_OK)
         return fail_start(cb, err);
     START_TRY(cudaMemsetAsync(cb->bad_dev, 0, sizeof *cb->bad_dev, cb->stream));
+    if (unet_cuda_exec_init(cb) != UNET_OK)
+        return fail_start(cb, err);
 
     /* cuDNN: the library, then the sublibraries we call, so a missing
      * libcudnn_cnn.so.9 is reported here rather than at the first conv. */
@@ -562,6 +580,7 @@ UnetBackend *unet_backend_cuda_new(int device_index, UnetError *err)
     be->synchronize = cuda_synchronize;
     unet_cuda_conv_install(be);
     unet_cuda_ops_install(be);
+    unet_cuda_exec_install(be);
     unet_error_clear(&be->error);
     return be;
 }

@@ -80,6 +80,8 @@ static UnetStatus ensure_workspace(UnetCudaBackend *cb, size_t bytes, const char
 {
     if (bytes <= cb->workspace_size)
         return UNET_OK;
+    if (cb->capturing)
+        return unet_cuda_capture_refuse(cb, op, "the cuDNN workspace would grow");
     unet_cuda_free(cb, cb->workspace);
     cb->workspace = NULL;
     cb->workspace_size = 0;
@@ -206,6 +208,9 @@ static UnetStatus prepare(UnetCudaBackend *cb, UnetCudaConvDir dir, const UnetCu
             cb->algos = grown;
             cb->algo_cap = cap;
         }
+        if (cb->capturing)
+            return unet_cuda_capture_refuse(cb, op, "a convolution shape has no measured "
+                                                    "algorithm yet");
         UnetCudaConvAlgo fresh;
         memset(&fresh, 0, sizeof fresh);
         fresh.dir = dir;

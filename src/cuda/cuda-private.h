@@ -31,6 +31,17 @@ typedef struct UnetCudaConvAlgo {
     size_t workspace;      /* bytes */
 } UnetCudaConvAlgo;
 
+/* A growable list of device pointers (graph capture bookkeeping). */
+typedef struct UnetCudaPtrList {
+    void **p;
+    size_t n, cap;
+} UnetCudaPtrList;
+
+/* Upload staging slots: a step's uploads (batch, targets, weights) take a
+ * few slots; with more slots than that, an upload waits only for copies of
+ * the step before, never for the compute queued since (the overlap). */
+#define UNET_CUDA_STAGING_SLOTS 8
+
 typedef struct UnetCudaBackend {
     UnetBackend base;
     int device;
@@ -44,11 +55,12 @@ typedef struct UnetCudaBackend {
     cudnnFilterDescriptor_t w_desc;
     cudnnConvolutionDescriptor_t conv_desc;
 
-    /* Pinned staging for transfers: two slots of staging_slot floats, each
+    /* Pinned staging for transfers: a ring of UNET_CUDA_STAGING_SLOTS slots
+     * of staging_slot floats (downloads use the first two), each
      * with an event that fires when the device is done with it. */
     float *staging;
     size_t staging_slot;
-    cudaEvent_t staging_event[2];
+    cudaEvent_t staging_event[UNET_CUDA_STAGING_SLOTS];
     int staging_next;
 
     void *workspace;       /* cuDNN workspace, grown up to workspace_limit */
@@ -62,6 +74,18 @@ typedef struct UnetCudaBackend {
 
     UnetCudaConvAlgo *algos;
     size_t algo_count, algo_cap;
+
+    /* Non-blocking reads (read_begin/read_end): pinned slots, one event each. */
+    float *reads;          /* UNET_BACKEND_READ_SLOTS x UNET_BACKEND_READ_MAX floats */
+    cudaEvent_t read_event[UNET_BACKEND_READ_SLOTS];
+
+    /* Graph capture (cuda-exec.c). */
+    int capturing;             /* between graph_begin and graph_end */
+    char capture_refused[256]; /* first reason the capture cannot be used */
+    UnetCudaPtrList capture_allocs;  /* allocated in the capture, not yet freed */
+    UnetCudaPtrList capture_deferred; /* allocated before it, freed in it: freed after */
+    UnetCudaPtrList dead;      /* allocations of a discarded capture: frees are dropped */
+    unsigned long free_epoch;  /* frees outside captures; a graph is stale once it moves */
 } UnetCudaBackend;
 
 static inline UnetCudaBackend *unet_cuda(UnetBackend *be)
@@ -137,5 +161,20 @@ void unet_cuda_conv_destroy(UnetCudaBackend *cb);
 
 /* cuda-ops.c: every other op. */
 void unet_cuda_ops_install(UnetBackend *be);
+
+/* cuda-exec.c: non-blocking reads and graph capture (read_begin, read_end,
+ * graph_*). init allocates the pinned read slots; destroy frees them. */
+UnetStatus unet_cuda_exec_init(UnetCudaBackend *cb);
+void unet_cuda_exec_install(UnetBackend *be);
+void unet_cuda_exec_destroy(UnetCudaBackend *cb);
+/* During a capture: records why it cannot be used (first reason wins) and
+ * returns UNET_ERR_UNSUPPORTED "cuda <op>: cannot run inside a CUDA graph
+ * capture: <why>". */
+UnetStatus unet_cuda_capture_refuse(UnetCudaBackend *cb, const char *op, const char *why);
+/* Allocation bookkeeping of a capture, called by unet_cuda_malloc/free:
+ * track records a pointer allocated while capturing; release returns 1 when
+ * the free of p was handled here (dropped or deferred), 0 to free it now. */
+UnetStatus unet_cuda_capture_track(UnetCudaBackend *cb, void *p, const char *op);
+int unet_cuda_capture_release(UnetCudaBackend *cb, void *p);
 
 #endif

@@ -305,6 +305,8 @@ UnetBackend *unet_backend_cpu_new(int threads, UnetError *err)
     be->tensor_download = cpu_tensor_download;
     be->tensor_fill = cpu_tensor_fill;
     be->synchronize = cpu_synchronize;
+    be->read_begin = unet_backend_host_read_begin;
+    be->read_end = unet_backend_host_read_end;
     be->conv2d_forward = cpu_conv2d_forward;
     be->conv2d_backward = cpu_conv2d_backward;
     be->upconv2x2_forward = cpu_upconv2x2_forward;

@@ -1223,6 +1223,8 @@ UnetBackend *unet_backend_reference_new(UnetError *err)
     be->tensor_download = ref_tensor_download;
     be->tensor_fill = ref_tensor_fill;
     be->synchronize = ref_synchronize;
+    be->read_begin = unet_backend_host_read_begin;
+    be->read_end = unet_backend_host_read_end;
     be->conv2d_forward = ref_conv2d_forward;
     be->conv2d_backward = ref_conv2d_backward;
     be->upconv2x2_forward = ref_upconv2x2_forward;

@@ -1,4 +1,4 @@
-/* backend.c - choosing a backend by name at run time. */
+/* backend.c - choosing a backend by name at run time, and the host-memory reads. */
 #include "backend.h"
 
 #include <stdio.h>
@@ -40,4 +40,34 @@ UnetBackend *unet_backend_open(const char *device, int threads, char *note, size
     unet_error_set(err, UNET_ERR_INVALID,
                    "unknown device '%s': use auto, cpu, cuda or reference", device);
     return NULL;
+}
+
+static UnetStatus check_read(UnetBackend *be, int slot, size_t count, const char *op)
+{
+    if (slot < 0 || slot >= UNET_BACKEND_READ_SLOTS || count > UNET_BACKEND_READ_MAX)
+        return unet_error_set(&be->error, UNET_ERR_INVALID,
+                              "%s %s: slot %d or %zu values out of range (%d slots of %d)",
+                              be->name, op, slot, count, UNET_BACKEND_READ_SLOTS,
+                              UNET_BACKEND_READ_MAX);
+    return UNET_OK;
+}
+
+UnetStatus unet_backend_host_read_begin(UnetBackend *be, int slot, const UnetTensor *t)
+{
+    UnetStatus st = check_read(be, slot, t ? unet_tensor_numel(t) : 0, "read_begin");
+    if (st != UNET_OK)
+        return st;
+    if (!t || !t->data)
+        return unet_error_set(&be->error, UNET_ERR_INVALID, "%s read_begin: no tensor given",
+                              be->name);
+    return be->tensor_download(be, be->read_host[slot], t);
+}
+
+UnetStatus unet_backend_host_read_end(UnetBackend *be, int slot, float *host, size_t count)
+{
+    UnetStatus st = check_read(be, slot, count, "read_end");
+    if (st != UNET_OK)
+        return st;
+    memcpy(host, be->read_host[slot], count * sizeof(float));
+    return UNET_OK;
 }

@@ -26,6 +26,13 @@
 
 typedef struct UnetBackend UnetBackend;
 
+/* A captured piece of work a backend can replay (CUDA Graphs); opaque. */
+typedef struct UnetBackendGraph UnetBackendGraph;
+
+/* Non-blocking reads (read_begin/read_end): slots and floats per slot. */
+#define UNET_BACKEND_READ_SLOTS 4
+#define UNET_BACKEND_READ_MAX 16
+
 /* Activation, parameter or gradient tensor living in backend memory. */
 typedef struct UnetTensor {
     int n, c, h, w;
@@ -215,7 +222,58 @@ struct UnetBackend {
     /* Adam / AdamW (PyTorch semantics, bias-corrected). */
     UnetStatus (*adam_update)(UnetBackend *be, float *param, const float *grad, float *m, float *v,
                               size_t count, const UnetOptimizerStep *s);
+
+    /* ---- execution: overlap, graphs, replicas --------------------------- */
+    /* Non-blocking read of a small tensor (the loss): read_begin queues a
+     * copy of t (at most UNET_BACKEND_READ_MAX floats) into slot (0 ..
+     * UNET_BACKEND_READ_SLOTS-1) behind the work already queued and returns
+     * at once; read_end waits for that copy only and writes count floats to
+     * host. Work queued after read_begin may run while the host waits, so a
+     * caller can queue step N+1 before reading step N's loss. read_end also
+     * reports an error a kernel found before the copy (a bad class id). NULL
+     * in both: use tensor_download. CPU backends copy at read_begin
+     * (unet_backend_host_read_begin/end below). */
+    UnetStatus (*read_begin)(UnetBackend *be, int slot, const UnetTensor *t);
+    UnetStatus (*read_end)(UnetBackend *be, int slot, float *host, size_t count);
+
+    /* Graph capture (NULL: not available). Between graph_begin and graph_end
+     * the calling thread's ops are recorded, not run; graph_end ends the
+     * capture in every case and gives a graph that graph_launch replays with
+     * the same tensors (same addresses, same shapes, same scalars) and
+     * graph_free frees. An op that cannot be recorded (one that would
+     * allocate scratch, measure an algorithm, upload or synchronise) fails
+     * with UNET_ERR_UNSUPPORTED naming the reason; graph_end then fails too
+     * and the caller runs the work uncaptured. Memory allocated and released
+     * inside the capture belongs to the graph. graph_launch fails with
+     * UNET_ERR_UNSUPPORTED when memory the graph may use was freed since the
+     * capture (a different input shape, validation, workspace growth): free
+     * the graph, run the work uncaptured and capture again. */
+    UnetStatus (*graph_begin)(UnetBackend *be);
+    UnetStatus (*graph_end)(UnetBackend *be, UnetBackendGraph **out);
+    UnetStatus (*graph_launch)(UnetBackend *be, UnetBackendGraph *g);
+    void (*graph_free)(UnetBackend *be, UnetBackendGraph *g);
+
+    /* Data-parallel hook (NULL: a single device). Called by the optimizer
+     * (optim.c) once per update, after the last backward of the step (all
+     * accumulated micro-batches) and before the update kernel, with the
+     * whole gradient arena. A multi-GPU backend (one UnetBackend per replica,
+     * each running the same model code on its share of the batch) must
+     * replace grad_arena on every replica by the MEAN over replicas (each
+     * replica's arena is already a mean over its micro-batches; the loss
+     * scale stays 1/accumulate), ordered on the compute stream after the
+     * backward and before the update (ncclAllReduce with ncclSum then a
+     * 1/replicas scale, or ncclAvg, on that stream), without a host wait.
+     * Model, loss and optimizer code need no change. */
+    UnetStatus (*gradient_allreduce)(UnetBackend *be, float *grad_arena, size_t count);
+
+    /* Host slots of the CPU backends' read_begin (unet_backend_host_read_*). */
+    float read_host[UNET_BACKEND_READ_SLOTS][UNET_BACKEND_READ_MAX];
 };
+
+/* read_begin/read_end for backends whose memory is the host's: read_begin
+ * copies (tensor_download) into be->read_host[slot]. */
+UnetStatus unet_backend_host_read_begin(UnetBackend *be, int slot, const UnetTensor *t);
+UnetStatus unet_backend_host_read_end(UnetBackend *be, int slot, float *host, size_t count);
 
 /* Backends available in this build. Each returns NULL and fills err when it
  * cannot start (the CUDA one names the reason: no driver, no device). */

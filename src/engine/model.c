@@ -274,6 +274,11 @@ size_t unet_model_activation_bytes(const UnetModel *m) { return m->act_bytes; }
 size_t unet_model_activation_peak(const UnetModel *m) { return m->act_peak; }
 void unet_model_reset_activation_peak(UnetModel *m) { m->act_peak = m->act_bytes; }
 
+void unet_model_release_activations(UnetModel *m)
+{
+    drop_shape_tensors(m);
+}
+
 static UnetStatus need_arenas(const UnetModel *m, const char *what, UnetError *err)
 {
     if (!m->be || !m->param_arena)

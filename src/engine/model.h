@@ -176,6 +176,10 @@ UnetStatus unet_model_memory_estimate(const UnetModelConfig *cfg, int n, int h, 
 /* Bytes of model-owned activation tensors now alive and the peak since the
  * last reset (measured on the real backend). */
 size_t unet_model_activation_bytes(const UnetModel *m);
+/* Releases every model-owned activation, the cached logits and norm
+ * statistics included; the next forward allocates afresh (a caller whose
+ * backend discarded memory, e.g. a failed graph capture, starts clean). */
+void unet_model_release_activations(UnetModel *m);
 size_t unet_model_activation_peak(const UnetModel *m);
 void unet_model_reset_activation_peak(UnetModel *m);
 

@@ -395,6 +395,13 @@ static UnetStatus apply_update(UnetOptimizer *opt, UnetError *err)
     };
     size_t n = opt->table->total;
     UnetStatus st = UNET_OK;
+    /* data-parallel replicas agree on the gradient here: after the last
+     * backward of the group, before the update (backend.h) */
+    if (n && be->gradient_allreduce) {
+        st = be->gradient_allreduce(be, opt->grads, n);
+        if (st != UNET_OK)
+            return backend_failed(opt, st, "gradient all-reduce", err);
+    }
     if (n) {
         if (c->kind == UNET_OPTIM_SGD)
             st = be->sgd_update(be, opt->params, opt->grads, opt->nslots ? opt->slots[0] : NULL, n,

@@ -18,6 +18,8 @@
  *   - at the end of an epoch, unet_optimizer_flush() applies a last partial
  *     group (k < N micro-batches: the update uses sum(g_i)/N, as a PyTorch
  *     loop that steps on the last batch does).
+ * Every applied update first calls the backend's gradient_allreduce (when
+ * it has one) on the whole gradient arena (backend.h: data-parallel replicas).
  * Schedules move on with each applied update (unet_lr_schedule_step) or each
  * epoch (unet_lr_schedule_epoch_end), never with micro-batches. */
 #ifndef UNET_OPTIM_H

@@ -291,6 +291,7 @@ char *unet_train_config_to_json(const UnetTrainConfig *cfg)
     json_object_object_add(e, "prefetch", json_object_new_int(cfg->prefetch));
     json_object_object_add(e, "previews", json_object_new_int(cfg->previews));
     json_object_object_add(e, "save_predictions", json_object_new_int(cfg->save_predictions));
+    json_object_object_add(e, "cuda_graphs", json_object_new_boolean(cfg->cuda_graphs));
     json_object_object_add(root, "execution", e);
 
     const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
@@ -508,7 +509,9 @@ static UnetStatus read_lr_test(Reader *r, json_object *o, UnetTrainConfig *cfg)
 static UnetStatus read_execution(Reader *r, json_object *o, UnetTrainConfig *cfg)
 {
     static const char *const keys[] = { "device", "threads", "workers", "prefetch", "previews",
-                                        "save_predictions", NULL };
+                                        "save_predictions",
+                                        "cuda_graphs",
+                                        NULL };
     TRY(check_keys(r, o, keys));
     const char *s;
     int present;
@@ -520,6 +523,7 @@ static UnetStatus read_execution(Reader *r, json_object *o, UnetTrainConfig *cfg
     TRY(get_int(r, o, "prefetch", &cfg->prefetch));
     TRY(get_int(r, o, "previews", &cfg->previews));
     TRY(get_int(r, o, "save_predictions", &cfg->save_predictions));
+    TRY(get_bool(r, o, "cuda_graphs", &cfg->cuda_graphs));
     return UNET_OK;
 }
 

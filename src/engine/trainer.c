@@ -87,7 +87,19 @@ struct UnetTrainer {
     double epoch_train_s, epoch_wait_s;
     int64_t epoch_samples;
     uint8_t **val_pred;        /* 8-bit predictions of the epoch, for val-best/ */
+
+    /* CUDA graph of forward + loss + backward (cfg.cuda_graphs) */
+    int graph_state;           /* GRAPH_* below */
+    UnetBackendGraph *graph;
+    int64_t graph_nbt;         /* batch-norm batches one replay counts */
+    int loss_slot;             /* read slot of the next queued loss */
 };
+
+/* The graph's life: a step runs uncaptured (cuDNN measures its algorithms,
+ * workspaces and scratch grow), the next one is captured and launched, later
+ * ones launch it; anything that frees memory the graph uses (validation's
+ * other shapes) sends it back to WARM. OFF after a failed capture. */
+enum { GRAPH_OFF = 0, GRAPH_WARM, GRAPH_CAPTURE, GRAPH_READY };
 
 static double now_s(void)
 {
@@ -281,10 +293,70 @@ static int prefetch_depth(const UnetTrainer *t)
 
 /* ---- one micro-batch ------------------------------------------------------------- */
 
-/* Fills the batch from the queue, runs forward, loss and backward; *loss_out
- * gets the loss. *wait_s adds the time spent waiting for samples. */
-static UnetStatus micro_batch(UnetTrainer *t, Prefetcher *pf, float grad_scale, double *loss_out,
-                              double *wait_s, UnetError *err)
+/* Forward, loss and backward of the uploaded batch: the work a graph replays. */
+static UnetStatus step_body(UnetTrainer *t, float grad_scale, UnetError *err)
+{
+    UnetTensor *logits;
+    TRY(unet_model_forward(t->model, &t->x, &logits, 1, err));
+    TRY(unet_model_loss(t->model, logits, &t->target, t->cfg.weight_map ? &t->weight : NULL, NULL,
+                        t->loss_kind, grad_scale, &t->loss, &t->dlogits, err));
+    return unet_model_backward(t->model, &t->dlogits, err);
+}
+
+static void graph_drop(UnetTrainer *t)
+{
+    if (t->graph)
+        t->be->graph_free(t->be, t->graph);
+    t->graph = NULL;
+}
+
+/* Captures step_body into t->graph and launches it once. A capture the
+ * backend refuses turns graphs off with one warning; the step then runs
+ * uncaptured (nothing ran on the device while capturing). */
+static UnetStatus step_capture(UnetTrainer *t, float grad_scale, UnetError *err)
+{
+    UnetBackend *be = t->be;
+    const int64_t nbt = unet_model_num_batches_tracked(t->model);
+    UnetError cap_err = { 0 };
+    UnetStatus st = be->graph_begin(be);
+    if (st != UNET_OK) {
+        cap_err = be->error;
+    } else {
+        st = step_body(t, grad_scale, &cap_err);
+        UnetBackendGraph *g = NULL;
+        UnetStatus end = be->graph_end(be, &g);
+        if (st == UNET_OK && end != UNET_OK) {
+            st = end;
+            cap_err = be->error;
+        }
+        if (st == UNET_OK) {
+            t->graph = g;
+            t->graph_nbt = unet_model_num_batches_tracked(t->model) - nbt;
+            t->graph_state = GRAPH_READY;
+            if (be->graph_launch(be, t->graph) == UNET_OK)
+                return UNET_OK;
+            cap_err = be->error;
+            g = t->graph;
+            t->graph = NULL;
+        }
+        if (g)
+            be->graph_free(be, g);
+    }
+    t->graph_state = GRAPH_OFF;
+    warn(t, "CUDA graphs off, training continues without them: %s", cap_err.message);
+    unet_error_clear(&be->error);
+    /* the model's tensors may point into the discarded capture */
+    unet_model_release_activations(t->model);
+    unet_model_set_num_batches_tracked(t->model, nbt);
+    return step_body(t, grad_scale, err);
+}
+
+/* Fills the batch from the queue, uploads it and queues forward, loss and
+ * backward (replaying the graph when there is one), then queues the loss's
+ * copy into a read slot (micro_batch_loss reads it). *wait_s adds the time
+ * spent waiting for samples. */
+static UnetStatus micro_batch_queue(UnetTrainer *t, Prefetcher *pf, float grad_scale,
+                                    double *wait_s, int *slot, UnetError *err)
 {
     const int B = t->cfg.batch;
     const size_t xs = (size_t)t->train.channels * (size_t)t->in_size * (size_t)t->in_size;
@@ -300,19 +372,61 @@ static UnetStatus micro_batch(UnetTrainer *t, Prefetcher *pf, float grad_scale, 
         prefetcher_release(pf);
     }
     UnetBackend *be = t->be;
+    /* the batch tensors keep their addresses: a graph reads them in place */
     if (be->tensor_upload(be, &t->x, t->hx) || be->tensor_upload(be, &t->target, t->ht) ||
         be->tensor_upload(be, &t->weight, t->hw))
         return backend_fail(t, err, "uploading the batch");
-    UnetTensor *logits;
-    TRY(unet_model_forward(t->model, &t->x, &logits, 1, err));
-    TRY(unet_model_loss(t->model, logits, &t->target, t->cfg.weight_map ? &t->weight : NULL, NULL,
-                        t->loss_kind, grad_scale, &t->loss, &t->dlogits, err));
-    TRY(unet_model_backward(t->model, &t->dlogits, err));
-    float l;
-    if (be->tensor_download(be, &l, &t->loss))
+    UnetStatus st = UNET_OK;
+    if (t->graph_state == GRAPH_READY) {
+        if (be->graph_launch(be, t->graph) == UNET_OK) {
+            unet_model_set_num_batches_tracked(
+                t->model, unet_model_num_batches_tracked(t->model) + t->graph_nbt);
+        } else if (be->error.status == UNET_ERR_UNSUPPORTED) {
+            /* memory the graph used was freed (validation): run this step
+             * uncaptured and capture the next one */
+            unet_error_clear(&be->error);
+            graph_drop(t);
+            st = step_body(t, grad_scale, err);
+            t->graph_state = GRAPH_CAPTURE;
+        } else {
+            return backend_fail(t, err, "launching the captured training step");
+        }
+    } else if (t->graph_state == GRAPH_CAPTURE) {
+        st = step_capture(t, grad_scale, err);
+    } else {
+        st = step_body(t, grad_scale, err);
+        if (st == UNET_OK && t->graph_state == GRAPH_WARM)
+            t->graph_state = GRAPH_CAPTURE;
+    }
+    TRY(st);
+    *slot = t->loss_slot;
+    t->loss_slot = (t->loss_slot + 1) % UNET_BACKEND_READ_SLOTS;
+    if (be->read_begin) {
+        if (be->read_begin(be, *slot, &t->loss))
+            return backend_fail(t, err, "reading the loss");
+    } else if (be->tensor_download(be, &be->read_host[*slot][0], &t->loss)) {
+        return backend_fail(t, err, "reading the loss");
+    }
+    return UNET_OK;
+}
+
+/* The loss queued in slot by micro_batch_queue; waits for it only. */
+static UnetStatus micro_batch_loss(UnetTrainer *t, int slot, double *loss_out, UnetError *err)
+{
+    UnetBackend *be = t->be;
+    float l = be->read_host[slot][0];
+    if (be->read_end && be->read_end(be, slot, &l, 1))
         return backend_fail(t, err, "reading the loss");
     *loss_out = l;
     return UNET_OK;
+}
+
+static UnetStatus micro_batch(UnetTrainer *t, Prefetcher *pf, float grad_scale, double *loss_out,
+                              double *wait_s, UnetError *err)
+{
+    int slot;
+    TRY(micro_batch_queue(t, pf, grad_scale, wait_s, &slot, err));
+    return micro_batch_loss(t, slot, loss_out, err);
 }
 
 /* ---- pause and stop ------------------------------------------------------------------ */
@@ -872,6 +986,65 @@ static int better(const UnetTrainer *t, double v)
                                                                     : v < t->st.best_metric;
 }
 
+/* A micro-batch whose work is queued and whose loss is not read yet. */
+typedef struct QueuedBatch {
+    int slot;      /* read slot of its loss */
+    int stepped;   /* its optimizer call applied an update */
+    double lr;     /* that update's rate */
+} QueuedBatch;
+
+/* Reads a queued micro-batch's loss and does its bookkeeping: the NaN and
+ * divergence tests, the epoch sums and, after an update, the STEP event and
+ * metrics row. Batches are finished in the order they were queued. */
+static UnetStatus finish_batch(UnetTrainer *t, const QueuedBatch *q, double *group_loss,
+                               int *group_n, UnetError *err)
+{
+    UnetTrainConfig *c = &t->cfg;
+    TrainState *s = &t->st;
+    double loss;
+    TRY(micro_batch_loss(t, q->slot, &loss, err));
+    if (c->poison_step > 0 && s->step + 1 == c->poison_step)
+        loss = NAN;
+    if (!isfinite(loss))
+        return diverged(t, isnan(loss) ? "the loss is NaN" : "the loss is infinite", err);
+    s->batch++;
+    s->epoch_loss_sum += loss;
+    s->epoch_loss_count++;
+    *group_loss += loss;
+    (*group_n)++;
+    t->epoch_samples += c->batch;
+    s->samples += c->batch;
+    if (!q->stepped)
+        return UNET_OK;
+    double gl = *group_loss / *group_n;
+    *group_loss = 0.0;
+    *group_n = 0;
+    s->step++;
+    TRY(after_update(t, gl, err));
+    UnetTrainEvent ev = {
+        .kind = UNET_EVENT_STEP, .step = s->step, .epoch = s->epoch + 1, .loss = gl,
+        .smoothed_loss = s->ema / (1.0 - s->ema_pow), .lr = q->lr,
+        .samples_per_second = t->epoch_train_s > 0 ? t->epoch_samples / t->epoch_train_s : 0,
+        .data_wait_fraction = t->epoch_train_s > 0 ? t->epoch_wait_s / t->epoch_train_s : 0,
+    };
+    emit(t, &ev);
+    MetricsRow row = { .kind = "step", .epoch = s->epoch + 1, .step = s->step, .lr = q->lr,
+                       .loss = gl, .train_loss = NAN, .val_loss = NAN,
+                       .samples_per_second = ev.samples_per_second,
+                       .data_wait_fraction = ev.data_wait_fraction, .seconds = elapsed(t) };
+    run_metrics_row(&t->run, &row);
+    return UNET_OK;
+}
+
+/* Wall time since *mark counts as training time. */
+static void account_time(UnetTrainer *t, double *mark)
+{
+    double now = now_s(), dt = now - *mark;
+    *mark = now;
+    t->epoch_train_s += dt;
+    t->st.train_seconds += dt;
+}
+
 static UnetStatus train_epochs(UnetTrainer *t, UnetError *err)
 {
     UnetTrainConfig *c = &t->cfg;
@@ -883,66 +1056,74 @@ static UnetStatus train_epochs(UnetTrainer *t, UnetError *err)
         return st;
     const float grad_scale = 1.0f / (float)c->optimizer.accumulate;
     int stopped = 0;
+    if (c->cuda_graphs && !t->be->graph_begin)
+        warn(t, "the %s backend has no CUDA graphs; --cuda-graphs is ignored", t->be->name);
+    t->graph_state = c->cuda_graphs && t->be->graph_begin ? GRAPH_WARM : GRAPH_OFF;
+    /* The lag pays only where the device runs behind the host; on CPU
+     * backends every loss is read at once, so a stop or pause asked for by
+     * a STEP event's handler lands before the next step (with the lag it
+     * lands one step later: that step is already queued). */
+    const int lag = c->loss_lag > 0 || (c->loss_lag == 0 && t->be->read_begin &&
+                                         t->be->read_begin != unet_backend_host_read_begin);
     while (s->epoch < c->epochs && st == UNET_OK) {
         t->epoch_train_s = t->epoch_wait_s = 0.0;
         t->epoch_samples = 0;
-        double group_loss = 0.0;
-        int group_n = 0;
-        while (s->batch < t->batches_per_epoch) {
-            if (unet_optimizer_pending(t->opt) == 0 && poll_flags(t)) {
-                stopped = 1;
-                break;
-            }
-            double t0 = now_s(), loss, wait = 0.0;
-            if ((st = micro_batch(t, &pf, grad_scale, &loss, &wait, err)))
-                break;
-            if (c->poison_step > 0 && s->step + 1 == c->poison_step)
-                loss = NAN;
-            if (!isfinite(loss)) {
-                st = diverged(t, isnan(loss) ? "the loss is NaN" : "the loss is infinite", err);
-                break;
-            }
-            int stepped = 0;
-            if ((st = unet_optimizer_step(t->opt, &stepped, err)))
-                break;
-            if (!stepped && s->batch + 1 == t->batches_per_epoch &&
-                (st = unet_optimizer_flush(t->opt, &stepped, err)))
-                break;
-            s->batch++;
-            s->epoch_loss_sum += loss;
-            s->epoch_loss_count++;
-            group_loss += loss;
-            group_n++;
-            double dt = now_s() - t0;
-            t->epoch_train_s += dt;
-            t->epoch_wait_s += wait;
-            t->epoch_samples += c->batch;
-            s->train_seconds += dt;
-            s->wait_seconds += wait;
-            s->samples += c->batch;
-            if (stepped) {
-                double lr = unet_optimizer_lr(t->opt);
-                double gl = group_loss / group_n;
-                group_loss = 0.0;
-                group_n = 0;
-                s->step++;
-                if ((st = after_update(t, gl, err)))
+        double group_loss = 0.0, mark = now_s();
+        int group_n = 0, have_q = 0;
+        QueuedBatch q = { 0 };
+        int64_t queued = s->batch;
+        while (queued < t->batches_per_epoch) {
+            /* a pause or stop sees every queued step reported first */
+            if (unet_optimizer_pending(t->opt) == 0 &&
+                (atomic_load(&t->pause_flag) || atomic_load(&t->stop_flag))) {
+                if (have_q) {
+                    account_time(t, &mark);
+                    have_q = 0;
+                    if ((st = finish_batch(t, &q, &group_loss, &group_n, err)))
+                        break;
+                }
+                if (poll_flags(t)) {
+                    stopped = 1;
                     break;
-                unet_optimizer_set_lr(t->opt, unet_lr_schedule_step(&t->sched));
-                UnetTrainEvent ev = {
-                    .kind = UNET_EVENT_STEP, .step = s->step, .epoch = s->epoch + 1, .loss = gl,
-                    .smoothed_loss = s->ema / (1.0 - s->ema_pow), .lr = lr,
-                    .samples_per_second = t->epoch_train_s > 0 ? t->epoch_samples / t->epoch_train_s : 0,
-                    .data_wait_fraction = t->epoch_train_s > 0 ? t->epoch_wait_s / t->epoch_train_s : 0,
-                };
-                emit(t, &ev);
-                MetricsRow row = { .kind = "step", .epoch = s->epoch + 1, .step = s->step, .lr = lr,
-                                   .loss = gl, .train_loss = NAN, .val_loss = NAN,
-                                   .samples_per_second = ev.samples_per_second,
-                                   .data_wait_fraction = ev.data_wait_fraction,
-                                   .seconds = elapsed(t) };
-                run_metrics_row(&t->run, &row);
+                }
+                mark = now_s();
             }
+            QueuedBatch next = { 0 };
+            double wait = 0.0;
+            if ((st = micro_batch_queue(t, &pf, grad_scale, &wait, &next.slot, err)))
+                break;
+            t->epoch_wait_s += wait;
+            s->wait_seconds += wait;
+            if ((st = unet_optimizer_step(t->opt, &next.stepped, err)))
+                break;
+            if (!next.stepped && queued + 1 == t->batches_per_epoch &&
+                (st = unet_optimizer_flush(t->opt, &next.stepped, err)))
+                break;
+            queued++;
+            if (next.stepped) {
+                next.lr = unet_optimizer_lr(t->opt);
+                unet_optimizer_set_lr(t->opt, unet_lr_schedule_step(&t->sched));
+            }
+            /* step N's loss is read once step N+1 is queued: the device always
+             * has work while the host waits for and uploads the next batch */
+            if (have_q) {
+                account_time(t, &mark);
+                have_q = 0;
+                if ((st = finish_batch(t, &q, &group_loss, &group_n, err)))
+                    break;
+            }
+            q = next;
+            have_q = 1;
+            if (!lag) {
+                account_time(t, &mark);
+                have_q = 0;
+                if ((st = finish_batch(t, &q, &group_loss, &group_n, err)))
+                    break;
+            }
+        }
+        if (st == UNET_OK && have_q) {
+            account_time(t, &mark);
+            st = finish_batch(t, &q, &group_loss, &group_n, err);
         }
         if (st || stopped)
             break;
@@ -1025,6 +1206,8 @@ static UnetStatus train_epochs(UnetTrainer *t, UnetError *err)
             break;
     }
     prefetcher_stop(&pf);
+    graph_drop(t);
+    t->graph_state = GRAPH_OFF;
     if (st == UNET_OK && stopped) {
         save_state_times(t);
         st = save_checkpoint(t, "last.safetensors", err);
@@ -1234,6 +1417,7 @@ static void fill_summary(UnetTrainer *t)
 static void cleanup(UnetTrainer *t)
 {
     if (t->be) {
+        graph_drop(t);
         t->be->tensor_release(t->be, &t->x);
         t->be->tensor_release(t->be, &t->target);
         t->be->tensor_release(t->be, &t->weight);

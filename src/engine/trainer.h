@@ -166,11 +166,15 @@ typedef struct UnetTrainConfig {
     int prefetch;                      /* samples prepared ahead: 0 = 4 x batch + workers */
     int previews;                      /* validation images sent as PREVIEW events per epoch: 1 */
     int save_predictions;              /* validation PNGs of the best epoch, at most this many: 64 */
+    int cuda_graphs;                   /* 1: replay the training step as a CUDA graph: 0 */
 
     /* not saved in config.json */
     char out_dir[UNET_TRAIN_PATH_MAX]; /* run folder; "" (LR test only): nothing is written */
     int resume;                        /* 1: continue the run in out_dir */
     int64_t poison_step;               /* tests: the loss of this update reads NaN; 0: never */
+    int loss_lag;                      /* read step N's loss after queuing step N+1: 0 when the
+                                        * backend reads asynchronously (CUDA), 1 always, -1 never
+                                        * (tests compare the two) */
 } UnetTrainConfig;
 
 void unet_lr_test_config_default(UnetLrTestConfig *cfg);
