@@ -226,7 +226,7 @@ UNET_HD int unet_k_class_id(float t, int k)
  * A bf16 value is the upper 16 bits of an IEEE float (8 exponent bits, 7
  * stored mantissa bits), kept as a uint16_t bit pattern so gcc and nvcc
  * share this code. float -> bf16 rounds to nearest, ties to even (relative
- * error <= 2^-9); NaN stays a quiet NaN with its sign; infinities and
+ * error <= 2^-8); NaN stays a quiet NaN with its sign; infinities and
  * overflow past the largest bf16 give inf; denormals round like any other
  * value (bf16 has float's exponent range). bf16 -> float is exact. */
 UNET_HD uint32_t unet_k_float_bits(float f)
