@@ -61,13 +61,11 @@ echo "PyTorch: $("$py" -c 'import torch; print(torch.__version__, "cuDNN", torch
 echo
 printf '%-28s %-8s %10s %10s %9s %9s\n' "case" "side" "ms" "images/s" "TFLOP/s" "vs torch"
 
-pair() { # label side ours_ms torch_ms flops images: a row for each side
+row() { # label side ms flops images [torch_ms]: one row; with torch_ms, PyTorch's time over ms
     "$py" -c 'import sys
-label, side = sys.argv[1], sys.argv[2]
-ours, torch_ms, flops, images = (float(v) for v in sys.argv[3:7])
-for who, ms, vs in (("unet", ours, "%.2fx" % (torch_ms / ours)), ("torch", torch_ms, "")):
-    print("%-28s %-8s %10.2f %10.2f %9.1f %9s" % ("%s (%s)" % (label, who), side, ms,
-          images * 1e3 / ms, flops / (ms * 1e-3) / 1e12, vs))' "$@"
+label, side, ms, flops, images = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+vs = "%.2fx" % (float(sys.argv[6]) / ms) if len(sys.argv) > 6 else ""
+print("%-28s %-8s %10.2f %10.2f %9.1f %9s" % (label, side, ms, images * 1e3 / ms, flops / (ms * 1e-3) / 1e12, vs))' "$@"
 }
 
 # torch_opts MODE: PyTorch's switches for our --precision MODE
@@ -89,14 +87,16 @@ for mode in tf32 fp32 bf16; do
         # shellcheck disable=SC2086 # topts is a list of options
         "$py" "$torch_bench" --mode train --size 572 --batch $batch --steps "$steps" \
             $topts >"$tmp/torch.json"
-        pair "train unet b$batch $mode" 572 "$(json_get "$tmp/ours.json" ms_per_step ms)" \
-            "$(json_get "$tmp/torch.json" ms)" "$flops" $batch
+        torch_ms=$(json_get "$tmp/torch.json" ms)
+        row "train unet b$batch $mode (unet)" 572 "$(json_get "$tmp/ours.json" ms_per_step ms)" "$flops" $batch "$torch_ms"
+        row "train unet b$batch $mode (torch)" 572 "$torch_ms" "$flops" $batch
     done
     "$unet" bench predict --device cuda --precision $mode --model unet --size 512 --tile 572 \
         --steps "$steps" --json >"$tmp/ours.json"
     # shellcheck disable=SC2086
     "$py" "$torch_bench" --mode predict --size 512 --steps "$steps" $topts >"$tmp/torch.json"
     flops=$(json_get "$tmp/torch.json" flops)
-    pair "predict 512 $mode" 512 "$(json_get "$tmp/ours.json" ms_per_image ms)" \
-        "$(json_get "$tmp/torch.json" ms)" "$flops" 1
+    torch_ms=$(json_get "$tmp/torch.json" ms)
+    row "predict 512 $mode (unet)" 512 "$(json_get "$tmp/ours.json" ms_per_image ms)" "$flops" 1 "$torch_ms"
+    row "predict 512 $mode (torch)" 512 "$torch_ms" "$flops" 1
 done
