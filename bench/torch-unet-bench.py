@@ -7,6 +7,7 @@ forward pass so both sides can be reported in TFLOP/s.
 
     /usr/bin/python3 bench/torch-unet-bench.py --mode train --size 572 --batch 4
     /usr/bin/python3 bench/torch-unet-bench.py --mode predict --size 512 --tf32 0
+    /usr/bin/python3 bench/torch-unet-bench.py --mode train --size 572 --autocast bf16
     /usr/bin/python3 bench/torch-unet-bench.py --mode flops --size 572 --batch 1
 
 Prints one JSON object: ms (median per step or per image), images_per_s,
@@ -18,8 +19,14 @@ predict: one size x size image by overlap-tile, as the paper does: the image
          is mirror-padded and cut into tiles whose valid outputs cover it,
          which run as one batch in eval mode under no_grad, then sigmoid.
 flops:   the count only (no GPU needed).
+
+--autocast bf16 runs forward and loss under torch.autocast(dtype=bfloat16)
+(PyTorch's mixed precision: bf16 convolutions, fp32 parameters, gradients
+and optimizer state), the anchor of unet's --precision bf16. --device cpu
+runs any mode on the CPU (slow; for checking the script).
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -91,6 +98,7 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--tf32", type=int, default=1)
+    ap.add_argument("--autocast", choices=("none", "bf16"), default="none")
     ap.add_argument("--device", default="cuda")
     args = ap.parse_args()
 
@@ -102,6 +110,11 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32)
     torch.manual_seed(0)
     model = torch_models.build_model(torch_models.config(args.model)).to(device)
+
+    def amp():
+        if args.autocast == "bf16":
+            return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
     classes = torch_models.config(args.model)["classes"]
 
     if args.mode in ("train", "flops"):
@@ -124,7 +137,9 @@ def main():
 
         def step():
             opt.zero_grad(set_to_none=False)
-            loss_fn(model(x)).backward()
+            with amp():
+                loss = loss_fn(model(x))
+            loss.backward()
             opt.step()
 
         ms = timed(step, args.steps, args.warmup, device)
@@ -142,14 +157,15 @@ def main():
         flops = conv_flops(model, tiles[:1]) * tiles.shape[0]
 
         def step():
-            with torch.no_grad():
-                torch.sigmoid(model(tiles))
+            with torch.no_grad(), amp():
+                torch.sigmoid(model(tiles).float())
 
         ms = timed(step, args.steps, args.warmup, device)
         images = 1
     print(json.dumps({"ms": ms, "images_per_s": images * 1e3 / ms, "flops": flops,
                       "tflops": flops / (ms * 1e-3) / 1e12,
                       "torch": torch.__version__, "tf32": bool(args.tf32),
+                      "autocast": args.autocast,
                       "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}))
 
 

@@ -1,9 +1,10 @@
-/* test-parity-cuda.c - the CUDA backend against the reference backend: every op of the harness, U-Net-sized convolutions, large shapes that split reductions over many blocks, transfers larger than the staging buffer, deferred target errors, three training steps of each model. Skips (77) without a GPU. */
+/* test-parity-cuda.c - the CUDA backend against the reference backend: every op of the harness, U-Net-sized convolutions, large shapes that split reductions over many blocks, transfers larger than the staging buffer, deferred target errors, three training steps of each model, and the bf16 precision (every convolution pass within the bounds of bf16-check.h, 3 training steps of unet against fp32). Skips (77) without a GPU. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+#include "bf16-check.h"
 #include "model.h"
 #include "op-harness.h"
 #include "test-common.h"
@@ -572,6 +573,49 @@ static void models(void)
     model_case("fcn", &cfg, 2, 32, UNET_LOSS_SOFTMAX_CE);
 }
 
+/* BF16 precision: bf16 convolutions with fp32 accumulation, everything
+ * else fp32. Tolerances and their derivation: bf16-check.h (u = 2^-8). */
+static void bf16_section(void)
+{
+    UnetError err = { 0 };
+    CHECK_MSG(unet_backend_set_precision(cuda, UNET_PRECISION_BF16, &err) == UNET_OK, "%s",
+              err.message);
+    CHECK(cuda->precision == UNET_PRECISION_BF16);
+    printf("bf16 convolutions, element bounds (U-Net shapes):\n");
+    double worst = 0.0;
+    worst = fmax(worst, bf16_check_conv(cuda, ref, 2, 1, 30, 27, 64, 3, 1, 0, 0, 31));
+    worst = fmax(worst, bf16_check_conv(cuda, ref, 1, 64, 22, 19, 64, 3, 1, 0, 1, 32));
+    worst = fmax(worst, bf16_check_conv(cuda, ref, 1, 128, 18, 17, 64, 3, 1, 0, 0, 33));
+    worst = fmax(worst, bf16_check_conv(cuda, ref, 1, 64, 13, 12, 2, 1, 1, 0, 0, 34));
+    worst = fmax(worst, bf16_check_conv(cuda, ref, 1, 48, 10, 9, 64, 3, 1, 1, 1, 35));
+    worst = fmax(worst, bf16_check_conv(cuda, ref, 2, 24, 9, 11, 8, 3, 2, 1, 0, 36));
+    worst = fmax(worst, bf16_check_upconv(cuda, ref, 1, 1024, 4, 3, 512, 0, 37));
+    worst = fmax(worst, bf16_check_upconv(cuda, ref, 2, 128, 6, 7, 64, 1, 38));
+    CHECK_MSG(worst > 0.0, "bf16 results equal fp32 exactly: the convolutions are not in bf16");
+    printf("bf16: worst error %.2f of the bound\n", worst);
+
+    printf("bf16 convolutions, op harness (max %.3g, nmse %.3g):\n", BF16_MAX, BF16_NMSE);
+    OpHarnessStats st;
+    int failed = op_harness_compare_ex(cuda, ref, BF16_MAX, "conv", NULL, &st);
+    CHECK_MSG(failed == 0, "bf16: %d of %d convolution cases failed", failed, st.cases);
+    CHECK_MSG(st.worst_nmse <= BF16_NMSE, "bf16 worst nmse %.3g", st.worst_nmse);
+    printf("  %d cases, worst max error %.3g (%s), worst nmse %.3g\n", st.cases, st.worst_max,
+           st.worst_case, st.worst_nmse);
+
+    printf("bf16 training, 3 SGD steps of unet against the fp32 reference:\n");
+    UnetModelConfig cfg;
+    unet_model_config_default(&cfg, UNET_ARCH_UNET);
+    cfg.depth = 3;
+    cfg.base = 8;
+    cfg.seed = 11;
+    double loss_rel, nmse;
+    bf16_check_training(cuda, ref, &cfg, 2, 60, UNET_LOSS_BCE, 41, &loss_rel, &nmse);
+
+    /* back to fp32: the algorithm cache is per precision, results are fp32 again */
+    CHECK(unet_backend_set_precision(cuda, UNET_PRECISION_FP32, &err) == UNET_OK);
+    unet_sized_conv(1, 64, 22, 19, 64, 3, 0, 1);
+}
+
 int main(void)
 {
     UnetError err = { 0 };
@@ -626,6 +670,8 @@ int main(void)
                st.worst_max, st.worst_nmse);
     }
     unet_backend_destroy(tf32);
+
+    bf16_section();
     unet_backend_destroy(cuda);
     unet_backend_destroy(ref);
     return test_finish("parity-cuda");

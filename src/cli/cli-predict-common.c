@@ -32,13 +32,25 @@ int unet_cli_parse_float(const char *s, double lo, double hi, float *out)
     return 0;
 }
 
-UnetBackend *unet_cli_open_backend(const char *cmd, const char *device, int threads, int verbose)
+int unet_cli_parse_precision(const char *s, UnetPrecision *out)
+{
+    UnetError err = { 0 };
+    return unet_precision_parse(s, out, &err) == UNET_OK ? 0 : -1;
+}
+
+UnetBackend *unet_cli_open_backend(const char *cmd, const char *device, UnetPrecision precision,
+                                   int threads, int verbose)
 {
     UnetError err = { 0 };
     char note[512];
     UnetBackend *be = unet_backend_open(device, threads, note, sizeof note, &err);
     if (!be) {
         fprintf(stderr, "unet %s: %s\n", cmd, err.message);
+        return NULL;
+    }
+    if (unet_backend_set_precision(be, precision, &err) != UNET_OK) {
+        fprintf(stderr, "unet %s: %s\n", cmd, err.message);
+        unet_backend_destroy(be);
         return NULL;
     }
     if (verbose && note[0])
@@ -55,6 +67,7 @@ static int cli_cancelled(void *user)
 }
 
 int unet_cli_model_open(UnetCliModel *cm, const char *cmd, const char *path, const char *device,
+                        UnetPrecision precision,
                         int threads, const char *color, int verbose)
 {
     memset(cm, 0, sizeof *cm);
@@ -71,7 +84,7 @@ int unet_cli_model_open(UnetCliModel *cm, const char *cmd, const char *path, con
         return 1;
     }
     fclose(f);
-    cm->be = unet_cli_open_backend(cmd, device, threads, verbose);
+    cm->be = unet_cli_open_backend(cmd, device, precision, threads, verbose);
     if (!cm->be)
         return 1;
     if (unet_checkpoint_open_model(path, cm->be, &cm->model, &cm->input, &cm->input_found, NULL,

@@ -13,10 +13,13 @@
 int unet_cli_parse_int(const char *s, long lo, long hi, int *out);
 int unet_cli_parse_float(const char *s, double lo, double hi, float *out);
 
-/* Opens device (auto|cpu|cuda|reference) with threads (0: all cores) and
- * prints "unet CMD: note" when auto falls back to the CPU and verbose is
- * set. NULL after printing why. */
-UnetBackend *unet_cli_open_backend(const char *cmd, const char *device, int threads, int verbose);
+/* Opens device (auto|cpu|cuda|reference) with threads (0: all cores) in
+ * the given precision and prints "unet CMD: note" when auto falls back to
+ * the CPU and verbose is set. NULL after printing why (bf16 off CUDA). */
+UnetBackend *unet_cli_open_backend(const char *cmd, const char *device, UnetPrecision precision,
+                                   int threads, int verbose);
+/* --precision fp32|tf32|bf16: 0, or -1 for any other value. */
+int unet_cli_parse_precision(const char *s, UnetPrecision *out);
 
 /* A checkpoint opened for prediction. */
 typedef struct UnetCliModel {
@@ -30,6 +33,7 @@ typedef struct UnetCliModel {
  * stored colour conversion ("keep", "grey", "rgb"). Returns 0, or 1 after
  * printing why (2 for a bad --color). */
 int unet_cli_model_open(UnetCliModel *cm, const char *cmd, const char *path, const char *device,
+                        UnetPrecision precision,
                         int threads, const char *color, int verbose);
 void unet_cli_model_close(UnetCliModel *cm);
 

@@ -22,6 +22,7 @@ typedef struct BenchArgs {
     BenchKind kind;
     UnetCliModelOptions model;
     const char *device;
+    UnetPrecision precision;
     int size, batch, steps, warmup, threads, json, profile, tile, tta, paper;
     int cuda_graphs;
 } BenchArgs;
@@ -53,6 +54,8 @@ static void usage(FILE *f)
             "  --tile N, --tta  predict: tile side and test-time augmentation\n"
             "  --paper        augment: the paper's pipeline instead of the notebook's\n"
             "  --device auto|cpu|cuda|reference   (default auto)\n"
+            "  --precision fp32|tf32|bf16  convolution arithmetic (default tf32, which is fp32\n"
+            "                 on the CPU; bf16 needs CUDA)\n"
             "  --threads N    CPU threads (default: all cores)\n"
             "  --cuda-graphs on|off  train-step: replay zero_grad, forward, loss and backward as\n"
             "                 one CUDA graph (captured on the second warm-up step; give\n"
@@ -490,7 +493,7 @@ static int bench_model(const BenchArgs *a)
             return 2;
         }
     }
-    be = unet_cli_open_backend("bench", a->device, a->threads, !a->json);
+    be = unet_cli_open_backend("bench", a->device, a->precision, a->threads, !a->json);
     if (!be) {
         free(r.times);
         return 1;
@@ -620,6 +623,12 @@ static int bench_model(const BenchArgs *a)
     if (a->kind == BENCH_PREDICT)
         r.activation_peak = (double)unet_model_activation_peak(m);
     finish_times(&r);
+    size_t len = strlen(r.json_extra);
+    snprintf(r.json_extra + len, sizeof r.json_extra - len, ",\"precision\":\"%s\"",
+             unet_precision_name(be->precision));
+    len = strlen(r.detail);
+    snprintf(r.detail + len, sizeof r.detail - len, ", %s convolutions",
+             unet_precision_name(be->precision));
     /* only the CPU backend runs threads of its own */
     report(a, &r, be->name,
            strcmp(be->name, "cpu") ? 1 : a->threads > 0 ? a->threads
@@ -746,7 +755,7 @@ int unet_cmd_bench(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    BenchArgs a = { .device = "auto", .batch = 1, .steps = 5, .warmup = 1 };
+    BenchArgs a = { .device = "auto", .precision = UNET_PRECISION_TF32, .batch = 1, .steps = 5, .warmup = 1 };
     int k;
     for (k = 0; k < 5; k++)
         if (!strcmp(argv[1], bench_names[k]))
@@ -801,7 +810,7 @@ int unet_cmd_bench(int argc, char **argv)
         }
         int *target = NULL;
         long lo = 1, hi = 1 << 16;
-        const char *dev = NULL;
+        const char *dev = NULL, *prec = NULL;
         if (!strcmp(o, "--size"))
             target = &a.size;
         else if (!strcmp(o, "--steps"))
@@ -816,6 +825,8 @@ int unet_cmd_bench(int argc, char **argv)
             target = &a.tile;
         else if (!strcmp(o, "--device") && model_kind)
             dev = o;
+        else if (!strcmp(o, "--precision") && model_kind)
+            prec = o;
         else {
             fprintf(stderr, "unet bench %s: unknown option '%s'\n", bench_names[a.kind], o);
             return 2;
@@ -827,6 +838,12 @@ int unet_cmd_bench(int argc, char **argv)
         const char *v = argv[++i];
         if (dev) {
             a.device = v;
+        } else if (prec) {
+            if (unet_cli_parse_precision(v, &a.precision)) {
+                fprintf(stderr, "unet bench %s: '%s' is not a valid value for %s (fp32, tf32 or "
+                                "bf16)\n", bench_names[a.kind], v, o);
+                return 2;
+            }
         } else if (unet_cli_parse_int(v, lo, hi, target)) {
             fprintf(stderr, "unet bench %s: '%s' is not a valid value for %s (%ld..%ld)\n",
                     bench_names[a.kind], v, o, lo, hi);

@@ -17,6 +17,7 @@
 typedef struct EvalArgs {
     const char *ckpt, *data, *csv, *device, *color, *mask_mode;
     int tile, batch, tta, threads, json, quiet;
+    UnetPrecision precision;
     float threshold;
 } EvalArgs;
 
@@ -38,6 +39,8 @@ static void usage(FILE *f)
             "  --tile N, --tta, --threshold T, --batch N, --color keep|grey|rgb\n"
             "                          as for 'unet predict'\n"
             "  --device auto|cpu|cuda|reference, --threads N\n"
+            "  --precision fp32|tf32|bf16  convolution arithmetic (default tf32, fp32 on the CPU;\n"
+            "                          bf16 needs CUDA)\n"
             "  -q, --quiet             no progress lines\n");
 }
 
@@ -102,6 +105,7 @@ static void row(FILE *f, const char *name, int width, const UnetSegMetrics *m, i
 enum {
     OPT_CSV = 0x100, OPT_JSON, OPT_MASK_MODE, OPT_TILE, OPT_TTA, OPT_THRESHOLD, OPT_BATCH,
     OPT_COLOR, OPT_DEVICE, OPT_THREADS,
+    OPT_PRECISION,
 };
 
 typedef struct CsvCtx {
@@ -139,12 +143,14 @@ int unet_cmd_evaluate(int argc, char **argv)
         { "color", required_argument, NULL, OPT_COLOR },
         { "colour", required_argument, NULL, OPT_COLOR },
         { "device", required_argument, NULL, OPT_DEVICE },
+        { "precision", required_argument, NULL, OPT_PRECISION },
         { "threads", required_argument, NULL, OPT_THREADS },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    EvalArgs a = { .device = "auto", .threshold = 0.5f, .mask_mode = "auto" };
+    EvalArgs a = { .device = "auto", .precision = UNET_PRECISION_TF32, .threshold = 0.5f,
+                   .mask_mode = "auto" };
     optind = 1;
     opterr = 0;
     int c;
@@ -164,6 +170,7 @@ int unet_cmd_evaluate(int argc, char **argv)
         case OPT_BATCH: bad = unet_cli_parse_int(optarg, 1, 4096, &a.batch); break;
         case OPT_COLOR: a.color = optarg; break;
         case OPT_DEVICE: a.device = optarg; break;
+        case OPT_PRECISION: bad = unet_cli_parse_precision(optarg, &a.precision); break;
         case OPT_THREADS: bad = unet_cli_parse_int(optarg, 1, 4096, &a.threads); break;
         case ':':
             fprintf(stderr, "unet evaluate: option '%s' needs a value\n", argv[optind - 1]);
@@ -199,7 +206,7 @@ int unet_cmd_evaluate(int argc, char **argv)
         return 1;
     }
     UnetCliModel cm;
-    int rc = unet_cli_model_open(&cm, "evaluate", a.ckpt, a.device, a.threads, a.color,
+    int rc = unet_cli_model_open(&cm, "evaluate", a.ckpt, a.device, a.precision, a.threads, a.color,
                                  !a.quiet && !a.json);
     if (rc)
         return rc;

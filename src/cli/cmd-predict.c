@@ -16,6 +16,7 @@
 typedef struct PredictArgs {
     const char *ckpt, *out, *device, *color;
     int tile, batch, tta, threads, save_probs, overlay, scale_classes, quiet;
+    UnetPrecision precision;
     float threshold, opacity;
     int threshold_given;
 } PredictArgs;
@@ -48,6 +49,8 @@ static void usage(FILE *f)
             "  --color keep|grey|rgb     override the checkpoint's colour conversion\n"
             "  --batch N                 tiles per network pass (default 1 on CPU, 4 on CUDA)\n"
             "  --device auto|cpu|cuda|reference   compute device (default auto)\n"
+            "  --precision P             convolutions in fp32, tf32 (default; fp32 on the CPU)\n"
+            "                            or bf16 (CUDA only)\n"
             "  --threads N               CPU threads (default: all cores)\n"
             "  -q, --quiet               no per-image lines\n");
 }
@@ -201,6 +204,7 @@ done:
 enum {
     OPT_TILE = 0x100, OPT_TTA, OPT_THRESHOLD, OPT_SAVE_PROBS, OPT_OVERLAY, OPT_OPACITY,
     OPT_SCALE_CLASSES, OPT_COLOR, OPT_BATCH, OPT_DEVICE, OPT_THREADS,
+    OPT_PRECISION,
 };
 
 int unet_cmd_predict(int argc, char **argv)
@@ -219,12 +223,14 @@ int unet_cmd_predict(int argc, char **argv)
         { "colour", required_argument, NULL, OPT_COLOR },
         { "batch", required_argument, NULL, OPT_BATCH },
         { "device", required_argument, NULL, OPT_DEVICE },
+        { "precision", required_argument, NULL, OPT_PRECISION },
         { "threads", required_argument, NULL, OPT_THREADS },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    PredictArgs a = { .device = "auto", .threshold = 0.5f, .opacity = 0.4f };
+    PredictArgs a = { .device = "auto", .precision = UNET_PRECISION_TF32, .threshold = 0.5f,
+                      .opacity = 0.4f };
     optind = 1;
     opterr = 0;
     int c;
@@ -248,6 +254,7 @@ int unet_cmd_predict(int argc, char **argv)
         case OPT_COLOR: a.color = optarg; break;
         case OPT_BATCH: bad = unet_cli_parse_int(optarg, 1, 4096, &a.batch); break;
         case OPT_DEVICE: a.device = optarg; break;
+        case OPT_PRECISION: bad = unet_cli_parse_precision(optarg, &a.precision); break;
         case OPT_THREADS: bad = unet_cli_parse_int(optarg, 1, 4096, &a.threads); break;
         case ':':
             fprintf(stderr, "unet predict: option '%s' needs a value\n", argv[optind - 1]);
@@ -288,7 +295,8 @@ int unet_cmd_predict(int argc, char **argv)
     }
     UnetCliModel cm = { 0 };
     if (!rc)
-        rc = unet_cli_model_open(&cm, "predict", a.ckpt, a.device, a.threads, a.color, !a.quiet);
+        rc = unet_cli_model_open(&cm, "predict", a.ckpt, a.device, a.precision, a.threads,
+                                 a.color, !a.quiet);
     if (!rc && a.threshold_given && unet_model_config(cm.model)->classes > 1) {
         fprintf(stderr, "unet predict: --threshold applies to one-class models; this one has %d "
                         "classes and takes the most probable one\n",

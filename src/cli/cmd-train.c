@@ -26,6 +26,7 @@ typedef struct TrainArgs {
     const char *csv;          /* lr-test */
     int have_epochs, have_patience, have_device, have_threads, have_workers;
     int have_cuda_graphs;
+    int have_precision;
     int quiet;
 } TrainArgs;
 
@@ -276,6 +277,9 @@ static int parse_args(const char *cmd, int argc, char **argv, TrainArgs *a, void
         else if (!strcmp(o, "--device")) {
             rc = set_path(cmd, o, v, c->device, sizeof c->device);
             a->have_device = 1;
+        } else if (!strcmp(o, "--precision")) {
+            rc = named(cmd, unet_precision_parse(v, &c->precision, &err), &err);
+            a->have_precision = 1;
         } else if (!strcmp(o, "--threads")) {
             rc = parse_int(cmd, o, v, 0, 1024, &c->threads);
             a->have_threads = 1;
@@ -520,7 +524,7 @@ static void train_usage(FILE *f)
             "usage: unet train --data DIR [--val DIR | --val-split F] [model options]\n"
             "                  [optimizer options] [--epochs N] [--patience P] [--tile N]\n"
             "                  [--augment CONFIG] [--w0 W --sigma S] [--out RUN] [--device D]\n"
-            "                  [--threads N] [--seed K]\n"
+            "                  [--precision P] [--threads N] [--seed K]\n"
             "       unet train --resume RUN [--epochs N] [--patience P] [--device D] [--threads N]\n"
             "       unet train --config RUN/config.json --out NEW   (replay a run)\n\n"
             "Trains a segmentation network on image/mask pairs (DIR/images + DIR/masks) and keeps\n"
@@ -560,6 +564,8 @@ static void train_usage(FILE *f)
             "  --resume RUN          continue a run where it stopped\n"
             "  --config FILE         start from a run's config.json (options override it)\n"
             "  --device D            auto, cpu, cuda or reference (default auto)\n"
+            "  --precision P         convolutions in fp32, tf32 (default; fp32 on the CPU) or\n"
+            "                        bf16 (CUDA only; fp32 weights, gradients and optimizer)\n"
             "  --threads N           compute threads (0: all cores)\n"
             "  --workers N           data threads preparing tiles ahead (2)\n"
             "  --cuda-graphs on|off  replay each training step as one CUDA graph (off)\n"
@@ -612,6 +618,8 @@ int unet_cmd_train(int argc, char **argv)
             run.patience = cfg->patience;
         if (a->have_device)
             snprintf(run.device, sizeof run.device, "%s", cfg->device);
+        if (a->have_precision)
+            run.precision = cfg->precision;
         if (a->have_threads)
             run.threads = cfg->threads;
         if (a->have_workers)
@@ -659,7 +667,7 @@ static void lr_usage(FILE *f)
             "grows exponentially from --min-lr to --max-lr, stops when the smoothed loss exceeds\n"
             "F x its best, prints the curve (raw and smoothed loss) and suggests the rate of\n"
             "steepest descent. The model is not saved. Accepts the data, tile, batch,\n"
-            "augmentation, weight-map, device and seed options of 'unet train'.\n\n"
+            "augmentation, weight-map, device, precision and seed options of 'unet train'.\n\n"
             "  --min-lr X    first rate (1e-7)\n"
             "  --max-lr X    last rate (10)\n"
             "  --iters N     iterations (100)\n"

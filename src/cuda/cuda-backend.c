@@ -522,7 +522,8 @@ UnetBackend *unet_backend_cuda_new(int device_index, UnetError *err)
                                                                  : UNET_CUDA_WORKSPACE_DEFAULT;
     cb->workspace_limit = env_size_mb("UNET_CUDA_WORKSPACE_MB", ws_default);
     const char *tf32 = getenv("UNET_CUDA_TF32");
-    cb->tf32 = !(tf32 && !strcmp(tf32, "0"));
+    cb->tf32_env_off = tf32 && !strcmp(tf32, "0");
+    be->precision = UNET_PRECISION_TF32;
 
     cb->staging_slot = UNET_CUDA_STAGING_FLOATS;
     START_TRY(cudaHostAlloc((void **)&cb->staging,

@@ -6,7 +6,11 @@
  * cached. A 2x2 stride-2 transposed convolution is the backward-data pass of
  * the convolution it transposes: its input gradient is that convolution's
  * forward pass and its weight gradient the backward-filter pass with the
- * roles of input and output swapped. NCHW float32 throughout. */
+ * roles of input and output swapped. NCHW float32 throughout, except in
+ * BF16 precision: there each pass converts its two inputs into bf16 copies
+ * in a scratch buffer, cuDNN computes with bf16 tensors and fp32
+ * accumulation (CUDNN_DATA_FLOAT compute type, tensor cores) into a bf16
+ * output, and a kernel writes or adds that output into the fp32 tensor. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,31 +43,52 @@ void unet_cuda_conv_destroy(UnetCudaBackend *cb)
     free(cb->algos);
     cb->algos = NULL;
     cb->algo_count = cb->algo_cap = 0;
+    unet_cuda_free(cb, cb->bf16);
+    cb->bf16 = NULL;
+    cb->bf16_count = 0;
 }
 
-static cudnnMathType_t math_type(const UnetCudaBackend *cb)
+/* The arithmetic convolutions run in now: the backend's precision, with
+ * TF32 turned into FP32 by UNET_CUDA_TF32=0. */
+static UnetPrecision conv_precision(const UnetCudaBackend *cb)
+{
+    if (cb->base.precision == UNET_PRECISION_TF32 && cb->tf32_env_off)
+        return UNET_PRECISION_FP32;
+    return cb->base.precision;
+}
+
+static size_t elem_size(UnetPrecision p)
+{
+    return p == UNET_PRECISION_BF16 ? sizeof(uint16_t) : sizeof(float);
+}
+
+static cudnnMathType_t math_type(UnetPrecision p)
 {
     /* As PyTorch: DEFAULT lets cuDNN use TF32 tensor cores for float data on
-     * Ampere and newer; FMA forbids them (full fp32, for parity tests).
-     * ALLOW_CONVERSION is avoided: it also permits fp16 down-conversion. */
-    return cb->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+     * Ampere and newer; FMA forbids them (full fp32, for parity tests);
+     * bf16 data runs on tensor cores. ALLOW_CONVERSION is avoided: it also
+     * permits fp16 down-conversion. */
+    return p == UNET_PRECISION_BF16   ? CUDNN_TENSOR_OP_MATH
+           : p == UNET_PRECISION_TF32 ? CUDNN_DEFAULT_MATH
+                                      : CUDNN_FMA_MATH;
 }
 
-static UnetStatus set_descriptors(UnetCudaBackend *cb, const UnetCudaConvShape *s, const char *op)
+static UnetStatus set_descriptors(UnetCudaBackend *cb, const UnetCudaConvShape *s, UnetPrecision p,
+                                  const char *op)
 {
-    UNET_CUDNN_TRY(cb, op, cudnnSetTensor4dDescriptor(cb->x_desc, CUDNN_TENSOR_NCHW,
-                                                      CUDNN_DATA_FLOAT, s->n, s->ci, s->h, s->w));
-    UNET_CUDNN_TRY(cb, op, cudnnSetTensor4dDescriptor(cb->y_desc, CUDNN_TENSOR_NCHW,
-                                                      CUDNN_DATA_FLOAT, s->n, s->co, s->ho,
-                                                      s->wo));
-    UNET_CUDNN_TRY(cb, op, cudnnSetFilter4dDescriptor(cb->w_desc, CUDNN_DATA_FLOAT,
-                                                      CUDNN_TENSOR_NCHW, s->co, s->ci, s->k,
-                                                      s->k));
+    /* bf16 tensors with fp32 compute (cuDNN's "pseudo bf16" configuration) */
+    cudnnDataType_t dt = p == UNET_PRECISION_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    UNET_CUDNN_TRY(cb, op, cudnnSetTensor4dDescriptor(cb->x_desc, CUDNN_TENSOR_NCHW, dt, s->n,
+                                                      s->ci, s->h, s->w));
+    UNET_CUDNN_TRY(cb, op, cudnnSetTensor4dDescriptor(cb->y_desc, CUDNN_TENSOR_NCHW, dt, s->n,
+                                                      s->co, s->ho, s->wo));
+    UNET_CUDNN_TRY(cb, op, cudnnSetFilter4dDescriptor(cb->w_desc, dt, CUDNN_TENSOR_NCHW, s->co,
+                                                      s->ci, s->k, s->k));
     UNET_CUDNN_TRY(cb, op, cudnnSetConvolution2dDescriptor(cb->conv_desc, s->pad, s->pad,
                                                            s->stride, s->stride, 1, 1,
                                                            CUDNN_CROSS_CORRELATION,
                                                            CUDNN_DATA_FLOAT));
-    UNET_CUDNN_TRY(cb, op, cudnnSetConvolutionMathType(cb->conv_desc, math_type(cb)));
+    UNET_CUDNN_TRY(cb, op, cudnnSetConvolutionMathType(cb->conv_desc, math_type(p)));
     int dims[4];
     UNET_CUDNN_TRY(cb, op, cudnnGetConvolution2dForwardOutputDim(cb->conv_desc, cb->x_desc,
                                                                  cb->w_desc, &dims[0], &dims[1],
@@ -115,7 +140,9 @@ static void *measure_workspace(UnetCudaBackend *cb, size_t *size)
             if ((perf)[i_].status == CUDNN_STATUS_SUCCESS &&                         \
                 (perf)[i_].memory <= cb->workspace_limit) {                          \
                 (out)->algo = (int)(perf)[i_].algo;                                  \
-                (out)->math = cb->tf32 ? (perf)[i_].mathType : CUDNN_FMA_MATH;       \
+                (out)->math = (out)->precision != UNET_PRECISION_FP32                \
+                                  ? (perf)[i_].mathType                              \
+                                  : CUDNN_FMA_MATH;                                  \
                 (out)->workspace = (perf)[i_].memory;                                \
                 found = 1;                                                           \
                 break;                                                               \
@@ -126,15 +153,15 @@ static void *measure_workspace(UnetCudaBackend *cb, size_t *size)
 /* Runs cudnnFind*AlgorithmEx for one direction. Inputs are the real
  * tensors; the output goes to a temporary buffer so accumulating outputs
  * (dx, dw) keep their contents. */
-static UnetStatus measure(UnetCudaBackend *cb, UnetCudaConvAlgo *a, const float *x,
-                          const float *w, const float *y, const char *op)
+static UnetStatus measure(UnetCudaBackend *cb, UnetCudaConvAlgo *a, const void *x,
+                          const void *w, const void *y, const char *op)
 {
     const UnetCudaConvShape *s = &a->shape;
     size_t out_count = a->dir == UNET_CUDA_CONV_FWD        ? (size_t)s->n * s->co * s->ho * s->wo
                        : a->dir == UNET_CUDA_CONV_BWD_DATA ? (size_t)s->n * s->ci * s->h * s->w
                                                            : (size_t)s->co * s->ci * s->k * s->k;
     void *out = NULL;
-    UnetStatus st = unet_cuda_malloc(cb, &out, out_count * sizeof(float), op);
+    UnetStatus st = unet_cuda_malloc(cb, &out, out_count * elem_size(a->precision), op);
     if (st != UNET_OK)
         return st;
     size_t ws_size = 0;
@@ -186,15 +213,17 @@ static UnetStatus measure(UnetCudaBackend *cb, UnetCudaConvAlgo *a, const float 
 /* Sets the descriptors for shape s and returns its measured algorithm for
  * dir (measuring on first use), with the workspace ready. */
 static UnetStatus prepare(UnetCudaBackend *cb, UnetCudaConvDir dir, const UnetCudaConvShape *s,
-                          const float *x, const float *w, const float *y, const char *op,
+                          const void *x, const void *w, const void *y, const char *op,
                           const UnetCudaConvAlgo **out)
 {
-    UnetStatus st = set_descriptors(cb, s, op);
+    const UnetPrecision p = conv_precision(cb);
+    UnetStatus st = set_descriptors(cb, s, p, op);
     if (st != UNET_OK)
         return st;
     UnetCudaConvAlgo *a = NULL;
     for (size_t i = 0; i < cb->algo_count; i++)
-        if (cb->algos[i].dir == dir && !memcmp(&cb->algos[i].shape, s, sizeof *s)) {
+        if (cb->algos[i].dir == dir && cb->algos[i].precision == p &&
+            !memcmp(&cb->algos[i].shape, s, sizeof *s)) {
             a = &cb->algos[i];
             break;
         }
@@ -214,6 +243,7 @@ static UnetStatus prepare(UnetCudaBackend *cb, UnetCudaConvDir dir, const UnetCu
         UnetCudaConvAlgo fresh;
         memset(&fresh, 0, sizeof fresh);
         fresh.dir = dir;
+        fresh.precision = p;
         fresh.shape = *s;
         st = measure(cb, &fresh, x, w, y, op);
         if (st != UNET_OK)
@@ -229,52 +259,154 @@ static UnetStatus prepare(UnetCudaBackend *cb, UnetCudaConvDir dir, const UnetCu
     return UNET_OK;
 }
 
-/* The three cuDNN passes: y = conv(x, w) (+ beta * y), dx = conv^T(dy, w),
- * dw (+)= correlation of x with dy. */
+/* ---- BF16 operands ------------------------------------------------------ */
+
+/* Element counts of the three tensors of shape s: x-space, y-space, filter. */
+static size_t count_x(const UnetCudaConvShape *s)
+{
+    return (size_t)s->n * s->ci * s->h * s->w;
+}
+
+static size_t count_y(const UnetCudaConvShape *s)
+{
+    return (size_t)s->n * s->co * s->ho * s->wo;
+}
+
+static size_t count_w(const UnetCudaConvShape *s)
+{
+    return (size_t)s->co * s->ci * s->k * s->k;
+}
+
+/* 256-byte steps, so each part of the scratch is as aligned as a fresh
+ * allocation for cuDNN's vector loads. */
+static size_t bf16_round(size_t count)
+{
+    return (count + 127) & ~(size_t)127;
+}
+
+/* The bf16 copies of a pass's two inputs (a: count_a values converted from
+ * src_a, likewise b) and room for its bf16 output, in cb->bf16. */
+static UnetStatus bf16_operands(UnetCudaBackend *cb, const float *src_a, size_t count_a,
+                                const float *src_b, size_t count_b, size_t count_out,
+                                uint16_t **a, uint16_t **b, uint16_t **out, const char *op)
+{
+    size_t need = bf16_round(count_a) + bf16_round(count_b) + bf16_round(count_out);
+    if (need > cb->bf16_count) {
+        unet_cuda_free(cb, cb->bf16);
+        cb->bf16 = NULL;
+        cb->bf16_count = 0;
+        UnetStatus st = unet_cuda_malloc(cb, (void **)&cb->bf16, need * sizeof(uint16_t), op);
+        if (st != UNET_OK)
+            return st;
+        cb->bf16_count = need;
+    }
+    *a = cb->bf16;
+    *b = *a + bf16_round(count_a);
+    *out = *b + bf16_round(count_b);
+    UNET_CUDA_LAUNCH(cb, op, unet_float_to_bf16_cuda(cb->stream, *a, src_a, count_a));
+    UNET_CUDA_LAUNCH(cb, op, unet_float_to_bf16_cuda(cb->stream, *b, src_b, count_b));
+    return UNET_OK;
+}
+
+/* ---- the three cuDNN passes ---------------------------------------------- */
+
+/* y = conv(x, w) (+ y when beta is 1), dx = conv^T(dy, w) (+ dx), dw +=
+ * correlation of x with dy. In BF16 precision cuDNN writes a bf16 result
+ * (beta 0) that is then written or added in fp32. */
 static UnetStatus run_forward(UnetCudaBackend *cb, const UnetCudaConvShape *s, float *y,
                               const float *x, const float *w, float beta, const char *op)
 {
+    const void *xp = x, *wp = w;
+    void *yp = y;
+    float b = beta;
+    uint16_t *xb = NULL, *wb = NULL, *yb = NULL;
+    UnetStatus st;
+    if (conv_precision(cb) == UNET_PRECISION_BF16) {
+        st = bf16_operands(cb, x, count_x(s), w, count_w(s), count_y(s), &xb, &wb, &yb, op);
+        if (st != UNET_OK)
+            return st;
+        xp = xb;
+        wp = wb;
+        yp = yb;
+        b = 0.0f;
+    }
     const UnetCudaConvAlgo *a;
-    UnetStatus st = prepare(cb, UNET_CUDA_CONV_FWD, s, x, w, NULL, op, &a);
+    st = prepare(cb, UNET_CUDA_CONV_FWD, s, xp, wp, NULL, op, &a);
     if (st != UNET_OK)
         return st;
     const float one = 1.0f;
-    UNET_CUDNN_TRY(cb, op, cudnnConvolutionForward(cb->cudnn, &one, cb->x_desc, x, cb->w_desc, w,
+    UNET_CUDNN_TRY(cb, op, cudnnConvolutionForward(cb->cudnn, &one, cb->x_desc, xp, cb->w_desc, wp,
                                                    cb->conv_desc,
                                                    (cudnnConvolutionFwdAlgo_t)a->algo,
-                                                   cb->workspace, a->workspace, &beta,
-                                                   cb->y_desc, y));
+                                                   cb->workspace, a->workspace, &b,
+                                                   cb->y_desc, yp));
+    if (yb)
+        UNET_CUDA_LAUNCH(cb, op, unet_bf16_to_float_cuda(cb->stream, y, yb, count_y(s),
+                                                         beta != 0.0f));
     return UNET_OK;
 }
 
 static UnetStatus run_backward_data(UnetCudaBackend *cb, const UnetCudaConvShape *s, float *dx,
                                     const float *dy, const float *w, float beta, const char *op)
 {
+    const void *dyp = dy, *wp = w;
+    void *dxp = dx;
+    float b = beta;
+    uint16_t *dyb = NULL, *wb = NULL, *dxb = NULL;
+    UnetStatus st;
+    if (conv_precision(cb) == UNET_PRECISION_BF16) {
+        st = bf16_operands(cb, dy, count_y(s), w, count_w(s), count_x(s), &dyb, &wb, &dxb, op);
+        if (st != UNET_OK)
+            return st;
+        dyp = dyb;
+        wp = wb;
+        dxp = dxb;
+        b = 0.0f;
+    }
     const UnetCudaConvAlgo *a;
-    UnetStatus st = prepare(cb, UNET_CUDA_CONV_BWD_DATA, s, NULL, w, dy, op, &a);
+    st = prepare(cb, UNET_CUDA_CONV_BWD_DATA, s, NULL, wp, dyp, op, &a);
     if (st != UNET_OK)
         return st;
     const float one = 1.0f;
-    UNET_CUDNN_TRY(cb, op, cudnnConvolutionBackwardData(cb->cudnn, &one, cb->w_desc, w,
-                                                        cb->y_desc, dy, cb->conv_desc,
+    UNET_CUDNN_TRY(cb, op, cudnnConvolutionBackwardData(cb->cudnn, &one, cb->w_desc, wp,
+                                                        cb->y_desc, dyp, cb->conv_desc,
                                                         (cudnnConvolutionBwdDataAlgo_t)a->algo,
-                                                        cb->workspace, a->workspace, &beta,
-                                                        cb->x_desc, dx));
+                                                        cb->workspace, a->workspace, &b,
+                                                        cb->x_desc, dxp));
+    if (dxb)
+        UNET_CUDA_LAUNCH(cb, op, unet_bf16_to_float_cuda(cb->stream, dx, dxb, count_x(s),
+                                                         beta != 0.0f));
     return UNET_OK;
 }
 
 static UnetStatus run_backward_filter(UnetCudaBackend *cb, const UnetCudaConvShape *s, float *dw,
                                       const float *x, const float *dy, const char *op)
 {
+    const void *xp = x, *dyp = dy;
+    void *dwp = dw;
+    float b = 1.0f;
+    uint16_t *xb = NULL, *dyb = NULL, *dwb = NULL;
+    UnetStatus st;
+    if (conv_precision(cb) == UNET_PRECISION_BF16) {
+        st = bf16_operands(cb, x, count_x(s), dy, count_y(s), count_w(s), &xb, &dyb, &dwb, op);
+        if (st != UNET_OK)
+            return st;
+        xp = xb;
+        dyp = dyb;
+        dwp = dwb;
+        b = 0.0f;
+    }
     const UnetCudaConvAlgo *a;
-    UnetStatus st = prepare(cb, UNET_CUDA_CONV_BWD_FILTER, s, x, NULL, dy, op, &a);
+    st = prepare(cb, UNET_CUDA_CONV_BWD_FILTER, s, xp, NULL, dyp, op, &a);
     if (st != UNET_OK)
         return st;
     const float one = 1.0f;
     UNET_CUDNN_TRY(cb, op, cudnnConvolutionBackwardFilter(
-                               cb->cudnn, &one, cb->x_desc, x, cb->y_desc, dy, cb->conv_desc,
+                               cb->cudnn, &one, cb->x_desc, xp, cb->y_desc, dyp, cb->conv_desc,
                                (cudnnConvolutionBwdFilterAlgo_t)a->algo, cb->workspace,
-                               a->workspace, &one, cb->w_desc, dw));
+                               a->workspace, &b, cb->w_desc, dwp));
+    if (dwb) /* weight gradients are added into */
+        UNET_CUDA_LAUNCH(cb, op, unet_bf16_to_float_cuda(cb->stream, dw, dwb, count_w(s), 1));
     return UNET_OK;
 }
 
@@ -446,8 +578,19 @@ static UnetStatus cuda_upconv2x2_backward(UnetBackend *be, UnetTensor *dx, UnetT
     return st;
 }
 
+static UnetStatus cuda_set_precision(UnetBackend *be, UnetPrecision p)
+{
+    if (p != UNET_PRECISION_FP32 && p != UNET_PRECISION_TF32 && p != UNET_PRECISION_BF16)
+        return unet_error_set(&be->error, UNET_ERR_INVALID,
+                              "cuda set_precision: precision %d is not fp32, tf32 or bf16", (int)p);
+    /* measured algorithms are kept per precision; nothing else changes */
+    be->precision = p;
+    return UNET_OK;
+}
+
 void unet_cuda_conv_install(UnetBackend *be)
 {
+    be->set_precision = cuda_set_precision;
     be->conv2d_forward = cuda_conv2d_forward;
     be->conv2d_backward = cuda_conv2d_backward;
     be->upconv2x2_forward = cuda_upconv2x2_forward;

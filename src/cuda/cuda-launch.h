@@ -10,6 +10,7 @@
 #define UNET_CUDA_LAUNCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cuda_runtime_api.h>
 
@@ -104,6 +105,13 @@ cudaError_t unet_norm_backward_cuda(cudaStream_t s, float *dx, float *dgamma, fl
                                     const float *save_mean, const float *save_invstd, int n, int c,
                                     size_t hw, int per_image, int accumulate, int chunks,
                                     double *scratch);
+
+/* ---- kernels-convert.cu ---------------------------------------------- */
+/* bf16 values are uint16_t bit patterns (kernels.h: round to nearest even). */
+cudaError_t unet_float_to_bf16_cuda(cudaStream_t s, uint16_t *dst, const float *src, size_t count);
+/* dst = float(src), or dst += float(src) when accumulate != 0. */
+cudaError_t unet_bf16_to_float_cuda(cudaStream_t s, float *dst, const uint16_t *src, size_t count,
+                                    int accumulate);
 
 /* ---- kernels-loss.cu -------------------------------------------------- */
 /* First target value that is not a class id (K > 1), recorded by the loss

@@ -3,6 +3,7 @@
 #define UNET_CUDA_PRIVATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
@@ -26,6 +27,7 @@ typedef struct UnetCudaConvShape {
 typedef struct UnetCudaConvAlgo {
     UnetCudaConvDir dir;
     UnetCudaConvShape shape;
+    UnetPrecision precision; /* arithmetic it was measured for (FP32, TF32 or BF16) */
     int algo;              /* cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t */
     cudnnMathType_t math;
     size_t workspace;      /* bytes */
@@ -46,7 +48,7 @@ typedef struct UnetCudaBackend {
     UnetBackend base;
     int device;
     int sm_count;
-    int tf32;              /* tensor cores (TF32) allowed in convolutions */
+    int tf32_env_off;      /* UNET_CUDA_TF32=0: a TF32 request runs as full fp32 */
     int pools;             /* stream-ordered allocator available */
     cudaMemPool_t pool;    /* the device's default pool, when pools */
     cudaStream_t stream;
@@ -86,6 +88,10 @@ typedef struct UnetCudaBackend {
     UnetCudaPtrList capture_deferred; /* allocated before it, freed in it: freed after */
     UnetCudaPtrList dead;      /* allocations of a discarded capture: frees are dropped */
     unsigned long free_epoch;  /* frees outside captures; a graph is stale once it moves */
+    /* BF16 precision: bf16 copies of a convolution's inputs and its bf16
+     * output, one buffer grown on demand (uint16_t bit patterns). */
+    uint16_t *bf16;
+    size_t bf16_count;
 } UnetCudaBackend;
 
 static inline UnetCudaBackend *unet_cuda(UnetBackend *be)
@@ -154,7 +160,8 @@ UnetStatus unet_cuda_check_count(UnetCudaBackend *cb, const char *op, const char
  * failure: no driver, driver too old, no device. */
 void unet_cuda_explain(cudaError_t e, char *buf, size_t size);
 
-/* cuda-conv.c: the convolution entries of the vtable, and cleanup. */
+/* cuda-conv.c: the convolution entries of the vtable (and set_precision),
+ * and cleanup. */
 void unet_cuda_conv_install(UnetBackend *be);
 UnetStatus unet_cuda_conv_init(UnetCudaBackend *cb);
 void unet_cuda_conv_destroy(UnetCudaBackend *cb);

@@ -71,3 +71,48 @@ UnetStatus unet_backend_host_read_end(UnetBackend *be, int slot, float *host, si
     memcpy(host, be->read_host[slot], count * sizeof(float));
     return UNET_OK;
 }
+
+const char *unet_precision_name(UnetPrecision p)
+{
+    switch (p) {
+    case UNET_PRECISION_FP32: return "fp32";
+    case UNET_PRECISION_TF32: return "tf32";
+    case UNET_PRECISION_BF16: return "bf16";
+    }
+    return "unknown";
+}
+
+UnetStatus unet_precision_parse(const char *s, UnetPrecision *out, UnetError *err)
+{
+    static const UnetPrecision all[] = { UNET_PRECISION_FP32, UNET_PRECISION_TF32,
+                                         UNET_PRECISION_BF16 };
+    for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++)
+        if (!strcmp(s, unet_precision_name(all[i]))) {
+            *out = all[i];
+            return UNET_OK;
+        }
+    return unet_error_set(err, UNET_ERR_INVALID, "unknown precision '%s': use fp32, tf32 or bf16",
+                          s ? s : "");
+}
+
+UnetStatus unet_backend_set_precision(UnetBackend *be, UnetPrecision p, UnetError *err)
+{
+    if (p != UNET_PRECISION_FP32 && p != UNET_PRECISION_TF32 && p != UNET_PRECISION_BF16)
+        return unet_error_set(err, UNET_ERR_INVALID, "precision %d is not fp32, tf32 or bf16",
+                              (int)p);
+    if (!be->set_precision) {
+        if (p == UNET_PRECISION_BF16)
+            return unet_error_set(err, UNET_ERR_UNSUPPORTED,
+                                  "bf16 needs the CUDA backend; use --precision fp32 or --device "
+                                  "cuda (the %s backend computes in fp32)",
+                                  be->name);
+        be->precision = UNET_PRECISION_FP32; /* no TF32 off the GPU */
+        return UNET_OK;
+    }
+    UnetStatus st = be->set_precision(be, p);
+    if (st != UNET_OK) {
+        *err = be->error;
+        unet_error_clear(&be->error);
+    }
+    return st;
+}

@@ -80,12 +80,32 @@ typedef enum UnetLossKind {
     UNET_LOSS_DICE,        /* soft Dice on sigmoid (1 class) or softmax (K) probabilities */
 } UnetLossKind;
 
+/* Arithmetic of the convolutions (forward, backward-data, backward-filter,
+ * up-convolution). Every other op is fp32 on every backend, and parameters,
+ * gradients and optimizer state stay fp32 in every mode (the master weights).
+ *   FP32: full fp32 (cuDNN without tensor cores).
+ *   TF32: TF32 tensor cores allowed (CUDA on Ampere and newer; the CUDA
+ *         default). The CPU backends have no TF32: there it means FP32.
+ *   BF16: inputs rounded to bfloat16, products accumulated in fp32, the
+ *         result rounded to bf16 and written (or added) as fp32. CUDA only. */
+typedef enum UnetPrecision {
+    UNET_PRECISION_FP32 = 0,
+    UNET_PRECISION_TF32 = 1,
+    UNET_PRECISION_BF16 = 2,
+} UnetPrecision;
+
 struct UnetBackend {
     const char *name;      /* "reference", "cpu", "cuda" */
     UnetError error;       /* filled by a failing op */
     void *impl;            /* backend-private state */
 
     void (*destroy)(UnetBackend *be);
+
+    /* Precision in effect (CPU backends: always FP32). Change it only with
+     * unet_backend_set_precision; set_precision is NULL on backends that
+     * compute fp32 only. */
+    UnetPrecision precision;
+    UnetStatus (*set_precision)(UnetBackend *be, UnetPrecision p);
 
     /* ---- memory -------------------------------------------------------- */
     /* Flat buffer of count floats in backend memory (parameter, gradient and
@@ -285,6 +305,14 @@ UnetBackend *unet_backend_cuda_new(int device_index, UnetError *err);
  * falls back, writes why into *note (may be NULL). */
 UnetBackend *unet_backend_open(const char *device, int threads, char *note, size_t note_size,
                                UnetError *err);
+
+/* "fp32", "tf32", "bf16". */
+const char *unet_precision_name(UnetPrecision p);
+UnetStatus unet_precision_parse(const char *s, UnetPrecision *out, UnetError *err);
+/* Applies p to the backend. Backends without set_precision accept FP32 and
+ * TF32 (both fp32 there) and refuse BF16 with UNET_ERR_UNSUPPORTED ("bf16
+ * needs the CUDA backend; ..."). */
+UnetStatus unet_backend_set_precision(UnetBackend *be, UnetPrecision p, UnetError *err);
 
 static inline void unet_backend_destroy(UnetBackend *be)
 {

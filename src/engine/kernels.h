@@ -15,6 +15,8 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 UNET_HD float unet_k_activation(float x, int leaky, float slope)
 {
@@ -218,6 +220,51 @@ UNET_HD int unet_k_class_id(float t, int k)
     if (!(t >= 0.0f) || t >= (float)k || t != floorf(t))
         return -1;
     return (int)t;
+}
+
+/* ---- bfloat16 (the CUDA backend's bf16 precision) ------------------------
+ * A bf16 value is the upper 16 bits of an IEEE float (8 exponent bits, 7
+ * stored mantissa bits), kept as a uint16_t bit pattern so gcc and nvcc
+ * share this code. float -> bf16 rounds to nearest, ties to even (relative
+ * error <= 2^-8); NaN stays a quiet NaN with its sign; infinities and
+ * overflow past the largest bf16 give inf; denormals round like any other
+ * value (bf16 has float's exponent range). bf16 -> float is exact. */
+UNET_HD uint32_t unet_k_float_bits(float f)
+{
+#ifdef __CUDA_ARCH__
+    return __float_as_uint(f);
+#else
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+#endif
+}
+
+UNET_HD float unet_k_bits_float(uint32_t u)
+{
+#ifdef __CUDA_ARCH__
+    return __uint_as_float(u);
+#else
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+#endif
+}
+
+UNET_HD uint16_t unet_k_float_to_bf16(float f)
+{
+    uint32_t u = unet_k_float_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep sign and top payload, force quiet */
+        return (uint16_t)((u >> 16) | 0x0040u);
+    /* adding 0x7fff plus the lowest kept bit rounds half-way cases to even;
+     * a carry into the exponent is the correct rounding (up to inf) */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+UNET_HD float unet_k_bf16_to_float(uint16_t h)
+{
+    return unet_k_bits_float((uint32_t)h << 16);
 }
 
 #endif

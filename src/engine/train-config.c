@@ -57,6 +57,7 @@ void unet_train_config_default(UnetTrainConfig *cfg)
     cfg->divergence_factor = 100.0;
     unet_lr_test_config_default(&cfg->lr_test);
     snprintf(cfg->device, sizeof cfg->device, "auto");
+    cfg->precision = UNET_PRECISION_TF32;
     cfg->workers = 2;
     cfg->previews = 1;
     cfg->save_predictions = 64;
@@ -180,6 +181,10 @@ UnetStatus unet_train_config_validate(const UnetTrainConfig *cfg, UnetError *err
     if (!(lt->beta >= 0.0 && lt->beta < 1.0))
         return unet_error_set(err, UNET_ERR_INVALID, "LR test smoothing %g must be in [0, 1)",
                               lt->beta);
+    if (cfg->precision != UNET_PRECISION_FP32 && cfg->precision != UNET_PRECISION_TF32 &&
+        cfg->precision != UNET_PRECISION_BF16)
+        return unet_error_set(err, UNET_ERR_INVALID, "precision %d is not fp32, tf32 or bf16",
+                              (int)cfg->precision);
     if (cfg->threads < 0 || cfg->threads > 1024)
         return unet_error_set(err, UNET_ERR_INVALID, "threads %d out of range (0 = all cores)",
                               cfg->threads);
@@ -286,6 +291,8 @@ char *unet_train_config_to_json(const UnetTrainConfig *cfg)
 
     json_object *e = json_object_new_object();
     json_object_object_add(e, "device", json_object_new_string(cfg->device));
+    json_object_object_add(e, "precision",
+                           json_object_new_string(unet_precision_name(cfg->precision)));
     json_object_object_add(e, "threads", json_object_new_int(cfg->threads));
     json_object_object_add(e, "workers", json_object_new_int(cfg->workers));
     json_object_object_add(e, "prefetch", json_object_new_int(cfg->prefetch));
@@ -508,8 +515,8 @@ static UnetStatus read_lr_test(Reader *r, json_object *o, UnetTrainConfig *cfg)
 
 static UnetStatus read_execution(Reader *r, json_object *o, UnetTrainConfig *cfg)
 {
-    static const char *const keys[] = { "device", "threads", "workers", "prefetch", "previews",
-                                        "save_predictions",
+    static const char *const keys[] = { "device", "precision", "threads", "workers", "prefetch",
+                                        "previews", "save_predictions",
                                         "cuda_graphs",
                                         NULL };
     TRY(check_keys(r, o, keys));
@@ -518,6 +525,9 @@ static UnetStatus read_execution(Reader *r, json_object *o, UnetTrainConfig *cfg
     TRY(get_str(r, o, "device", &s, &present));
     if (present && s)
         TRY(copy_path(r, "device", s, cfg->device, sizeof cfg->device));
+    TRY(get_str(r, o, "precision", &s, &present));
+    if (present && s && unet_precision_parse(s, &cfg->precision, r->err))
+        return unet_error_prefix(r->err, "execution.precision: ");
     TRY(get_int(r, o, "threads", &cfg->threads));
     TRY(get_int(r, o, "workers", &cfg->workers));
     TRY(get_int(r, o, "prefetch", &cfg->prefetch));

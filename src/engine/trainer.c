@@ -1275,6 +1275,7 @@ static UnetStatus run(UnetTrainer *t, UnetError *err)
     t->be = unet_backend_open(c->device, c->threads, note, sizeof note, err);
     if (!t->be)
         return err->status;
+    TRY(unet_backend_set_precision(t->be, c->precision, err));
 #if !UNET_HAVE_CUDA
     note[0] = '\0'; /* "auto" on a build without CUDA is the CPU; nothing to explain */
 #endif

@@ -161,6 +161,7 @@ typedef struct UnetTrainConfig {
 
     /* execution: not part of what the run computes */
     char device[32];                   /* "auto", "cpu", "reference", "cuda" */
+    UnetPrecision precision;           /* convolutions: TF32 (fp32 on the CPU backends) */
     int threads;                       /* compute threads of the CPU backend; 0: all cores */
     int workers;                       /* sample-preparing threads: 2 */
     int prefetch;                      /* samples prepared ahead: 0 = 4 x batch + workers */

@@ -54,5 +54,15 @@ expect 2 "option '--size' needs a value" bench forward --size
 expect 1 "tile 31 is not a valid input side" bench predict $tiny --size 50 --tile 31
 expect 1 "unknown device 'tpu'" bench forward --device tpu
 
+# precision: the CPU computes fp32 whatever is asked short of bf16, which needs CUDA
+expect 0 '"precision":"fp32"' bench train-step $tiny --size 20 --precision fp32 --json
+expect 0 '"precision":"fp32"' bench forward $tiny --size 20 --precision tf32 --json
+expect 0 "fp32 convolutions" bench forward $tiny --size 20
+expect 1 "bench: bf16 needs the CUDA backend; use --precision fp32 or --device cuda" \
+    bench train-step $tiny --size 20 --precision bf16
+expect 2 "'fp16' is not a valid value for --precision (fp32, tf32 or bf16)" \
+    bench forward $tiny --precision fp16
+expect 2 "unknown option '--precision'" bench weightmap --precision fp32
+
 [ "$failures" -eq 0 ] && echo "cli-bench: all checks passed"
 [ "$failures" -eq 0 ]

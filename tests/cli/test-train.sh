@@ -73,6 +73,33 @@ expect 0 "suggested lr:" lr-test --data "$TMP/data" --depth 2 --base 4 --padding
 head -n 1 "$TMP/lr.csv" | grep -qF "iteration,lr,loss,smoothed_loss,suggested" || fail "lr.csv header"
 [ "$(grep -c ',1$' "$TMP/lr.csv")" -eq 1 ] || fail "lr.csv: not one suggested row"
 
+# precision: fp32 trains on the CPU and is kept in config.json; bf16 needs CUDA, also when it
+# comes from a run's config.json on resume; predict and evaluate take the same option
+BF16="bf16 needs the CUDA backend; use --precision fp32 or --device cuda"
+expect 0 "epoch 1/1: train loss" train --data "$TMP/data" $SMALL --epochs 1 --lr 0.01 \
+    --precision fp32 --device cpu --out "$TMP/fp32"
+grep -qF '"precision": "fp32"' "$TMP/fp32/config.json" || fail "config.json lacks precision fp32"
+grep -qF '"precision": "tf32"' "$TMP/run/config.json" || fail "config.json lacks the default tf32"
+expect 1 "unet train: $BF16" train --data "$TMP/data" $SMALL --epochs 1 --precision bf16 \
+    --device cpu --out "$TMP/bf16"
+expect 1 "unet train: $BF16" train --resume "$TMP/fp32" --epochs 2 --precision bf16 --device cpu
+grep -qF '"precision": "fp32"' "$TMP/fp32/config.json" || fail "a refused resume changed config.json"
+sed 's/"precision": "fp32"/"precision": "bf16"/' "$TMP/fp32/config.json" >"$TMP/cfg.json" &&
+    cp "$TMP/cfg.json" "$TMP/fp32/config.json"
+expect 1 "unet train: $BF16" train --resume "$TMP/fp32" --epochs 2 --device cpu
+expect 0 "epoch 2/2: train loss" train --resume "$TMP/fp32" --epochs 2 --precision fp32 --device cpu
+expect 1 "unet lr-test: $BF16" lr-test --data "$TMP/data" --depth 2 --base 4 --padding same \
+    --iters 5 --precision bf16 --device reference
+expect 2 "unknown precision 'fp16': use fp32, tf32 or bf16" train --data "$TMP/data" --precision fp16
+expect 1 "unet predict: $BF16" predict --model "$TMP/run/best.safetensors" --out "$TMP/pred" \
+    --precision bf16 --device cpu "$TMP/data/images/000.png"
+expect 0 "000" predict --model "$TMP/run/best.safetensors" --out "$TMP/pred" --precision fp32 \
+    --device cpu --threads 1 "$TMP/data/images/000.png"
+[ -s "$TMP/pred/000.png" ] || fail "predict --precision fp32 wrote no mask"
+expect 1 "unet evaluate: $BF16" evaluate --model "$TMP/run/best.safetensors" --data "$TMP/data" \
+    --precision bf16 --device reference
+expect 2 "'half' is not a valid value for --precision" evaluate --model x --data y --precision half
+
 # usage and user errors
 expect 2 "--data DIR" train --epochs 2
 expect 2 "--epochs 'x' is not a whole number" train --data "$TMP/data" --epochs x
