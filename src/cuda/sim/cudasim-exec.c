@@ -12,6 +12,7 @@
  * schedule for code without barriers and much faster. UNET_CUDASIM_FIBERS=1
  * runs every block on fibers. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +41,46 @@
 
 __thread uint3 threadIdx, blockIdx, blockDim, gridDim;
 
+/* Context switch. On x86-64 a six-register switch (ucontext's swapcontext
+ * makes a sigprocmask system call per switch, and reductions switch
+ * thousands of times per block); ucontext elsewhere. */
+#if defined(__x86_64__) && !defined(UNET_CUDASIM_UCONTEXT)
+#define FAST_SWITCH 1
+__asm__(".text\n"
+        ".globl unet_cudasim_switch\n"
+        ".hidden unet_cudasim_switch\n"
+        ".type unet_cudasim_switch,@function\n"
+        "unet_cudasim_switch:\n"
+        "  pushq %rbp\n"
+        "  pushq %rbx\n"
+        "  pushq %r12\n"
+        "  pushq %r13\n"
+        "  pushq %r14\n"
+        "  pushq %r15\n"
+        "  movq %rsp, (%rdi)\n"
+        "  movq %rsi, %rsp\n"
+        "  popq %r15\n"
+        "  popq %r14\n"
+        "  popq %r13\n"
+        "  popq %r12\n"
+        "  popq %rbx\n"
+        "  popq %rbp\n"
+        "  ret\n"
+        ".size unet_cudasim_switch, .-unet_cudasim_switch\n"
+        ".section .note.GNU-stack,\"\",@progbits\n"
+        ".text\n");
+/* Saves the callee-saved registers and stack pointer in *save, resumes to. */
+void unet_cudasim_switch(void **save, void *to);
+#endif
+
 enum { F_READY, F_WAIT_BLOCK, F_WAIT_WARP, F_DONE };
 
 typedef struct Fiber {
+#ifdef FAST_SWITCH
+    void *sp;
+#else
     ucontext_t ctx;
+#endif
     char *stack;      /* mmap'd, with a guard page below */
     int state;
     unsigned linear;  /* thread index within the block */
@@ -58,7 +95,15 @@ static Fiber *fibers;
 static unsigned fiber_cap;
 static unsigned block_threads;
 static Fiber *current;
+#ifdef FAST_SWITCH
+static void *sched_sp;
+#define SWITCH_TO_SCHED(f) unet_cudasim_switch(&(f)->sp, sched_sp)
+#define SWITCH_TO_FIBER(f) unet_cudasim_switch(&sched_sp, (f)->sp)
+#else
 static ucontext_t sched_ctx;
+#define SWITCH_TO_SCHED(f) swapcontext(&(f)->ctx, &sched_ctx)
+#define SWITCH_TO_FIBER(f) swapcontext(&sched_ctx, &(f)->ctx)
+#endif
 static CudasimKernel *running;
 static unsigned long long *warp_slots; /* one 8-byte slot per thread */
 static int direct_mode;                /* running a block without fibers */
@@ -123,11 +168,11 @@ static void yield_to_scheduler(int finishing)
 #ifdef CUDASIM_ASAN
     void *fake = NULL;
     __sanitizer_start_switch_fiber(finishing ? NULL : &fake, sched_stack_bottom, sched_stack_size);
-    swapcontext(&f->ctx, &sched_ctx);
+    SWITCH_TO_SCHED(f);
     __sanitizer_finish_switch_fiber(fake, &sched_stack_bottom, &sched_stack_size);
 #else
     (void)finishing;
-    swapcontext(&f->ctx, &sched_ctx);
+    SWITCH_TO_SCHED(f);
 #endif
     set_indices(f); /* resumed */
 }
@@ -151,10 +196,10 @@ static void switch_to(Fiber *f)
 #ifdef CUDASIM_ASAN
     void *fake = NULL;
     __sanitizer_start_switch_fiber(&fake, f->stack, FIBER_STACK);
-    swapcontext(&sched_ctx, &f->ctx);
+    SWITCH_TO_FIBER(f);
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #else
-    swapcontext(&sched_ctx, &f->ctx);
+    SWITCH_TO_FIBER(f);
 #endif
     current = NULL;
 }
@@ -226,6 +271,31 @@ static int try_release_warp(unsigned w)
     return 1;
 }
 
+/* A fresh context that starts in fiber_main on f's stack (kept out of the
+ * caller: getcontext returns twice). */
+__attribute__((noinline)) static void fiber_prepare(Fiber *f)
+{
+#ifdef FAST_SWITCH
+    /* Stack as unet_cudasim_switch leaves it: six registers, then the
+     * return address (fiber_main, entered with the stack aligned as after
+     * a call), then a never-used return address of fiber_main. */
+    uintptr_t top = ((uintptr_t)f->stack + FIBER_STACK) & ~(uintptr_t)15;
+    void **sp = (void **)(top - 16);
+    sp[1] = NULL;
+    sp[0] = (void *)(uintptr_t)fiber_main;
+    sp -= 6;
+    for (int r = 0; r < 6; r++)
+        sp[r] = NULL;
+    f->sp = sp;
+#else
+    getcontext(&f->ctx);
+    f->ctx.uc_stack.ss_sp = f->stack;
+    f->ctx.uc_stack.ss_size = FIBER_STACK;
+    f->ctx.uc_link = NULL;
+    makecontext(&f->ctx, fiber_main, 0);
+#endif
+}
+
 static void run_block_fibers(CudasimKernel *k)
 {
     unsigned bx = k->block[0], by = k->block[1];
@@ -236,11 +306,7 @@ static void run_block_fibers(CudasimKernel *k)
         f->idx.x = i % bx;
         f->idx.y = i / bx % by;
         f->idx.z = i / (bx * by);
-        getcontext(&f->ctx);
-        f->ctx.uc_stack.ss_sp = f->stack;
-        f->ctx.uc_stack.ss_size = FIBER_STACK;
-        f->ctx.uc_link = NULL;
-        makecontext(&f->ctx, fiber_main, 0);
+        fiber_prepare(f);
     }
     unsigned live = block_threads;
     while (live) {
