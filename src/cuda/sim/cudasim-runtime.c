@@ -9,7 +9,8 @@
  * pointer given to a copy, a memset or a kernel is checked against the live
  * allocations (out of range, freed or foreign pointers abort with a
  * message). Environment: UNET_CUDASIM_DEVICES=N (0: no device),
- * UNET_CUDASIM_NO_DRIVER=1, UNET_CUDASIM_MEMORY_MB=N (default 4096). */
+ * UNET_CUDASIM_NO_DRIVER=1, UNET_CUDASIM_MEMORY_MB=N (default 4096),
+ * UNET_CUDASIM_SMS=N (multiprocessors, default 8). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,7 +23,6 @@
 
 #define SIM_ALIGN 256
 #define SIM_DEVICE_NAME "CUDA simulator (CPU)"
-#define SIM_SM_COUNT 8
 #define SIM_DRIVER_VERSION 13000
 
 /* ---- global state -------------------------------------------------------- */
@@ -33,6 +33,7 @@ static __thread int current_device = 0;
 
 static int env_read;
 static int env_devices = 1, env_no_driver;
+static int sm_count = 8; /* UNET_CUDASIM_SMS: 132 makes reductions split as on an H100 */
 static size_t mem_budget = (size_t)4096 << 20;
 static size_t mem_used;
 
@@ -46,6 +47,9 @@ static void read_env(void)
         env_devices = atoi(s) < 0 ? 0 : atoi(s);
     s = getenv("UNET_CUDASIM_NO_DRIVER");
     env_no_driver = s && !strcmp(s, "1");
+    s = getenv("UNET_CUDASIM_SMS");
+    if (s && atoi(s) > 0)
+        sm_count = atoi(s);
     s = getenv("UNET_CUDASIM_MEMORY_MB");
     if (s && *s) {
         char *end = NULL;
@@ -668,7 +672,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device)
     prop->totalGlobalMem = mem_budget;
     prop->major = 9;
     prop->minor = 0;
-    prop->multiProcessorCount = SIM_SM_COUNT;
+    prop->multiProcessorCount = sm_count;
     prop->warpSize = 32;
     prop->maxThreadsPerBlock = 1024;
     prop->maxThreadsDim[0] = 1024;
@@ -697,7 +701,7 @@ cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev
         *value = 0;
         break;
     case cudaDevAttrMultiProcessorCount:
-        *value = SIM_SM_COUNT;
+        *value = sm_count;
         break;
     case cudaDevAttrMemoryPoolsSupported:
         *value = 1;
