@@ -299,10 +299,17 @@ struct CUevent_st {
     unsigned flags;
 };
 
+/* Memory cudaMallocAsync gave a capture (graph memory): it lives as long
+ * as the graph or any executable graph made from it. */
+typedef struct GraphMemory {
+    int refs;
+    Alloc *a;
+    size_t count;
+} GraphMemory;
+
 struct CUgraph_st {
     Op *head, *tail;
-    Alloc *owned; /* cudaMallocAsync during capture */
-    size_t owned_count;
+    GraphMemory *memory;
 };
 
 struct CUgraphExec_st {
@@ -788,12 +795,15 @@ cudaError_t cudaMallocAsync(void **p, size_t bytes, cudaStream_t stream)
      * launch, as a graph memory node). */
     cudaError_t e = device_alloc(p, bytes, s->capturing == 1);
     if (e == cudaSuccess && s->capturing == 1) {
-        struct CUgraph_st *g = s->graph;
-        Alloc *grown = realloc(g->owned, (g->owned_count + 1) * sizeof *grown);
+        GraphMemory *m = s->graph->memory;
+        if (!m && !(m = s->graph->memory = calloc(1, sizeof *m)))
+            cudasim_fatal("out of host memory");
+        m->refs = 1;
+        Alloc *grown = realloc(m->a, (m->count + 1) * sizeof *grown);
         if (!grown)
             cudasim_fatal("out of host memory");
-        g->owned = grown;
-        g->owned[g->owned_count++] = device_allocs.a[alloc_find(&device_allocs, *p)];
+        m->a = grown;
+        m->a[m->count++] = device_allocs.a[alloc_find(&device_allocs, *p)];
     }
     UNLOCK_RETURN(e);
 }
@@ -1191,12 +1201,17 @@ static void graph_free(struct CUgraph_st *g)
         next = op->next;
         op_free(op);
     }
-    for (size_t i = 0; i < g->owned_count; i++) {
-        long at = alloc_find(&device_allocs, g->owned[i].base);
-        if (at >= 0 && device_allocs.a[at].base == g->owned[i].base)
-            device_release(at);
+    GraphMemory *m = g->memory;
+    if (m && --m->refs == 0) {
+        drain_all(); /* launches still queued use the memory */
+        for (size_t i = 0; i < m->count; i++) {
+            long at = alloc_find(&device_allocs, m->a[i].base);
+            if (at >= 0 && device_allocs.a[at].base == m->a[i].base)
+                device_release(at);
+        }
+        free(m->a);
+        free(m);
     }
-    free(g->owned);
     free(g);
 }
 
@@ -1251,7 +1266,10 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
     }
     for (Op *op = graph->head; op; op = op->next)
         list_append(&copy->head, &copy->tail, op_clone(op));
-    x->graph = copy; /* the memory stays with the graph it was captured in */
+    copy->memory = graph->memory; /* outlives cudaGraphDestroy of the graph */
+    if (copy->memory)
+        copy->memory->refs++;
+    x->graph = copy;
     *exec = x;
     UNLOCK_RETURN(cudaSuccess);
 }
@@ -1287,7 +1305,6 @@ cudaError_t cudaGraphDestroy(cudaGraph_t graph)
     LOCKED_ENTRY();
     if (!graph)
         UNLOCK_RETURN(cudaErrorInvalidValue);
-    drain_all(); /* launched copies may still use its memory */
     graph_free(graph);
     UNLOCK_RETURN(cudaSuccess);
 }
