@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <cuda_runtime_api.h>
 
@@ -166,6 +167,18 @@ static size_t charge_of(size_t bytes)
     return (bytes + 511) & ~(size_t)511;
 }
 
+/* Blocks this large (cuDNN workspaces of up to 1 GiB) are mapped directly:
+ * malloc would touch every page under MALLOC_PERTURB_ (meson test sets it). */
+#define SIM_MMAP_BYTES ((size_t)64 << 20)
+
+static void release_block(void *p, size_t charged)
+{
+    if (charged >= SIM_MMAP_BYTES)
+        munmap(p, charged);
+    else
+        free(p);
+}
+
 static cudaError_t device_alloc(void **out, size_t bytes, int graph_owned)
 {
     *out = NULL;
@@ -173,15 +186,20 @@ static cudaError_t device_alloc(void **out, size_t bytes, int graph_owned)
     if (charged > mem_budget - mem_used || charged < bytes)
         return cudaErrorMemoryAllocation;
     void *p = NULL;
-    if (posix_memalign(&p, SIM_ALIGN, charged) != 0)
+    if (charged >= SIM_MMAP_BYTES) {
+        p = mmap(NULL, charged, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return cudaErrorMemoryAllocation;
+    } else if (posix_memalign(&p, SIM_ALIGN, charged) != 0) {
         return cudaErrorMemoryAllocation;
+    }
     /* Fresh device memory holds garbage on a GPU: make reads of unwritten
      * memory show (NaN bit patterns) instead of convenient zeros. Only the
      * first 16 MiB of huge blocks (cuDNN workspaces), to spare the pages. */
     memset(p, 0xff, charged < ((size_t)16 << 20) ? charged : ((size_t)16 << 20));
     Alloc a = { p, bytes, charged, 0, graph_owned };
     if (!alloc_insert(&device_allocs, a)) {
-        free(p);
+        release_block(p, charged);
         return cudaErrorMemoryAllocation;
     }
     mem_used += charged;
@@ -195,7 +213,7 @@ static void device_release(long i)
     alloc_remove(&device_allocs, i);
     if (!a.pending_free)
         mem_used -= a.charged;
-    free(a.base);
+    release_block(a.base, a.charged);
 }
 
 /* at_run: the op is running in stream order, so memory whose
