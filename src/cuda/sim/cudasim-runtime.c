@@ -38,11 +38,29 @@ static int sm_count = 8; /* UNET_CUDASIM_SMS: 132 makes reductions split as on a
 static size_t mem_budget = (size_t)4096 << 20;
 static size_t mem_used;
 
+/* UNET_CUDASIM_STATS=1: counts printed to stderr at exit. */
+static struct {
+    unsigned long long launches, kernels_run, copies, captures, graph_launches, syncs;
+    size_t peak;
+} stats;
+
+static void print_stats(void)
+{
+    fprintf(stderr,
+            "cudasim: %llu kernel launches (%llu run), %llu copies, %llu captures, %llu graph "
+            "launches, %llu synchronisations, peak device memory %.1f MiB\n",
+            stats.launches, stats.kernels_run, stats.copies, stats.captures, stats.graph_launches,
+            stats.syncs, stats.peak / 1048576.0);
+}
+
 static void read_env(void)
 {
     if (env_read)
         return;
     env_read = 1;
+    const char *st = getenv("UNET_CUDASIM_STATS");
+    if (st && !strcmp(st, "1"))
+        atexit(print_stats);
     const char *s = getenv("UNET_CUDASIM_DEVICES");
     if (s && *s)
         env_devices = atoi(s) < 0 ? 0 : atoi(s);
@@ -203,6 +221,8 @@ static cudaError_t device_alloc(void **out, size_t bytes, int graph_owned)
         return cudaErrorMemoryAllocation;
     }
     mem_used += charged;
+    if (mem_used > stats.peak)
+        stats.peak = mem_used;
     *out = p;
     return cudaSuccess;
 }
@@ -431,6 +451,7 @@ static void run_op(struct CUstream_st *s, Op *op)
     case OP_KERNEL:
         op->kernel->check_args(op->kernel, "when it runs");
         cudasim_run_kernel(op->kernel);
+        stats.kernels_run++;
         break;
     case OP_COPY:
         if (op->copy_kind == cudaMemcpyHostToDevice || op->copy_kind == cudaMemcpyDeviceToDevice)
@@ -438,6 +459,7 @@ static void run_op(struct CUstream_st *s, Op *op)
         if (op->copy_kind == cudaMemcpyDeviceToHost || op->copy_kind == cudaMemcpyDeviceToDevice)
             check_range(op->src, op->bytes, "cudaMemcpyAsync source (when it runs)", 1);
         memmove(op->dst, op->src, op->bytes);
+        stats.copies++;
         if (op->host_ctx) /* a snapshot of pageable memory */
             free(op->host_ctx);
         op->host_ctx = NULL;
@@ -534,6 +556,7 @@ cudaError_t cudasim_launch(cudaStream_t stream, CudasimKernel *k)
         UNLOCK_RETURN(cudaErrorInvalidResourceHandle);
     }
     k->check_args(k, "at launch");
+    stats.launches++;
     Op *op = op_new(OP_KERNEL);
     op->kernel = k;
     UNLOCK_RETURN(enqueue(s, op));
@@ -1094,6 +1117,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream)
     if (capture_forbids())
         UNLOCK_RETURN(cudaErrorStreamCaptureUnsupported);
     drain(s);
+    stats.syncs++;
     UNLOCK_RETURN(cudaSuccess);
 }
 
@@ -1160,6 +1184,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event)
     if (capture_forbids())
         UNLOCK_RETURN(cudaErrorStreamCaptureUnsupported);
     event_wait(event); /* never recorded: returns at once, as on the GPU */
+    stats.syncs++;
     UNLOCK_RETURN(cudaSuccess);
 }
 
@@ -1209,6 +1234,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMo
         UNLOCK_RETURN(cudaErrorMemoryAllocation);
     s->graph = g;
     s->capturing = 1;
+    stats.captures++;
     s->capture_thread = pthread_self();
     UNLOCK_RETURN(cudaSuccess);
 }
@@ -1300,6 +1326,7 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream)
         UNLOCK_RETURN(cudaErrorInvalidResourceHandle);
     if (s->capturing)
         UNLOCK_RETURN(cudaErrorStreamCaptureUnsupported);
+    stats.graph_launches++;
     for (Op *op = exec->graph->head; op; op = op->next) {
         if (op->kind == OP_KERNEL)
             op->kernel->check_args(op->kernel, "at graph launch");
