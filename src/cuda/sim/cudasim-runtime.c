@@ -208,13 +208,15 @@ static cudaError_t device_alloc(void **out, size_t bytes, int graph_owned)
         p = mmap(NULL, charged, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
             return cudaErrorMemoryAllocation;
-    } else if (posix_memalign(&p, SIM_ALIGN, charged) != 0) {
+    } else if (posix_memalign(&p, SIM_ALIGN, bytes ? bytes : 1) != 0) {
         return cudaErrorMemoryAllocation;
     }
+    /* (Exactly the bytes asked, not the charge: under ASan a kernel that
+     * writes past its buffer is caught even inside the accounting granule.) */
     /* Fresh device memory holds garbage on a GPU: make reads of unwritten
      * memory show (NaN bit patterns) instead of convenient zeros. Only the
      * first 16 MiB of huge blocks (cuDNN workspaces), to spare the pages. */
-    memset(p, 0xff, charged < ((size_t)16 << 20) ? charged : ((size_t)16 << 20));
+    memset(p, 0xff, bytes < ((size_t)16 << 20) ? bytes : ((size_t)16 << 20));
     Alloc a = { p, bytes, charged, 0, graph_owned };
     if (!alloc_insert(&device_allocs, a)) {
         release_block(p, charged);
