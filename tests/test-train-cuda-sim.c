@@ -1,4 +1,4 @@
-/* test-train-cuda-sim.c - (-Dcudasim=true builds only) `unet train --device cuda` and `unet predict --device cuda` end to end on the simulated GPU: the trained checkpoint predicts the same probabilities on cuda as on cpu, and a batch that does not fit in the simulated memory fails with the out-of-memory message, exit 1, no crash. */
+/* test-train-cuda-sim.c - (-Dcudasim=true builds only) `unet train --device cuda` and `unet predict --device cuda` end to end on the simulated GPU: the trained checkpoint predicts the same probabilities on cuda as on cpu, a run with blocks and threads in reverse order gives bitwise the same losses, and a batch that does not fit in the simulated memory fails with the out-of-memory message, exit 1, no crash. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +96,39 @@ int main(void)
     free(out);
     if (rc != 0)
         show_output();
+
+    /* The same run with blocks and threads in reverse order and every block
+     * on fibers: the backend's reductions have a fixed order and no
+     * atomics, so every loss and metric must repeat bit for bit (a race
+     * between threads or blocks would show here). */
+    rc = run("UNET_CUDA_TF32=0 UNET_CUDASIM_REVERSE=1 UNET_CUDASIM_FIBERS=1",
+             "train --data '%s/data' %s --epochs 2 --lr 0.01 --device cuda --out '%s/rev'", tmp,
+             small, tmp);
+    CHECK_MSG(rc == 0, "reverse-order train exited %d", rc);
+    char *m1 = slurp("run/metrics.csv"), *m2 = slurp("rev/metrics.csv");
+    int lines = 0, same = 1;
+    for (char *a = m1, *b = m2; *a && *b; lines++) {
+        /* kind, epoch, step, lr, loss, train/val loss, metrics: 12 fields;
+         * throughput and times follow */
+        size_t la = 0, lb = 0;
+        for (int f = 0; f < 12 && a[la] && a[la] != '\n'; la++)
+            f += a[la] == ',';
+        for (int f = 0; f < 12 && b[lb] && b[lb] != '\n'; lb++)
+            f += b[lb] == ',';
+        if (la != lb || memcmp(a, b, la) != 0) {
+            fprintf(stderr, "  metrics differ: %.*s | %.*s\n", (int)la, a, (int)lb, b);
+            same = 0;
+        }
+        a += strcspn(a, "\n");
+        b += strcspn(b, "\n");
+        a += *a == '\n';
+        b += *b == '\n';
+    }
+    CHECK_MSG(same && lines >= 9, "reverse order: %d metrics lines, same %d", lines, same);
+    printf("reverse block/thread order: %d metrics.csv lines, losses and metrics identical\n",
+           lines);
+    free(m1);
+    free(m2);
 
     /* The same checkpoint on both devices. Both compute in fp32 (the
      * simulator's convolutions accumulate in float like cuDNN without

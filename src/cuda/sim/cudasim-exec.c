@@ -10,7 +10,8 @@
  * Kernels that never reach a barrier in their first block run later blocks
  * without fibers (each thread to its end in turn), which is one legal
  * schedule for code without barriers and much faster. UNET_CUDASIM_FIBERS=1
- * runs every block on fibers. */
+ * runs every block on fibers; UNET_CUDASIM_REVERSE=1 runs blocks and threads
+ * last first (results that change are order-dependent: a race). */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +108,7 @@ static ucontext_t sched_ctx;
 static CudasimKernel *running;
 static unsigned long long *warp_slots; /* one 8-byte slot per thread */
 static int direct_mode;                /* running a block without fibers */
+static int reverse_order;              /* UNET_CUDASIM_REVERSE=1: last block and thread first */
 #ifdef CUDASIM_ASAN
 static const void *sched_stack_bottom;
 static size_t sched_stack_size;
@@ -311,11 +313,13 @@ static void run_block_fibers(CudasimKernel *k)
     unsigned live = block_threads;
     while (live) {
         int ran = 0;
-        for (unsigned i = 0; i < block_threads; i++)
+        for (unsigned j = 0; j < block_threads; j++) {
+            unsigned i = reverse_order ? block_threads - 1 - j : j;
             if (fibers[i].state == F_READY) {
                 switch_to(&fibers[i]);
                 ran = 1;
             }
+        }
         live = 0;
         unsigned at_block = 0;
         for (unsigned i = 0; i < block_threads; i++) {
@@ -343,7 +347,8 @@ static void run_block_direct(CudasimKernel *k)
 {
     unsigned bx = k->block[0], by = k->block[1];
     direct_mode = 1;
-    for (unsigned i = 0; i < block_threads; i++) {
+    for (unsigned j = 0; j < block_threads; j++) {
+        unsigned i = reverse_order ? block_threads - 1 - j : j;
         threadIdx.x = i % bx;
         threadIdx.y = i / bx % by;
         threadIdx.z = i / (bx * by);
@@ -376,6 +381,8 @@ void cudasim_run_kernel(CudasimKernel *k)
     if (fibers_always < 0) {
         const char *s = getenv("UNET_CUDASIM_FIBERS");
         fibers_always = s && !strcmp(s, "1");
+        s = getenv("UNET_CUDASIM_REVERSE");
+        reverse_order = s && !strcmp(s, "1");
     }
     block_threads = k->block[0] * k->block[1] * k->block[2];
     ensure_fibers(block_threads);
@@ -387,21 +394,21 @@ void cudasim_run_kernel(CudasimKernel *k)
     gridDim.x = k->grid[0];
     gridDim.y = k->grid[1];
     gridDim.z = k->grid[2];
-    for (unsigned z = 0; z < k->grid[2]; z++)
-        for (unsigned y = 0; y < k->grid[1]; y++)
-            for (unsigned x = 0; x < k->grid[0]; x++) {
-                blockIdx.x = x;
-                blockIdx.y = y;
-                blockIdx.z = z;
-                if (note->barriers == 0 && !fibers_always) {
-                    run_block_direct(k);
-                    continue;
-                }
-                kernel_uses_barrier = 0;
-                run_block_fibers(k);
-                if (note->barriers < 0)
-                    note->barriers = kernel_uses_barrier;
-            }
+    const unsigned long long blocks = (unsigned long long)k->grid[0] * k->grid[1] * k->grid[2];
+    for (unsigned long long j = 0; j < blocks; j++) {
+        unsigned long long b = reverse_order ? blocks - 1 - j : j;
+        blockIdx.x = (unsigned)(b % k->grid[0]);
+        blockIdx.y = (unsigned)(b / k->grid[0] % k->grid[1]);
+        blockIdx.z = (unsigned)(b / ((unsigned long long)k->grid[0] * k->grid[1]));
+        if (note->barriers == 0 && !fibers_always) {
+            run_block_direct(k);
+            continue;
+        }
+        kernel_uses_barrier = 0;
+        run_block_fibers(k);
+        if (note->barriers < 0)
+            note->barriers = kernel_uses_barrier;
+    }
     running = NULL;
 }
 
