@@ -189,12 +189,39 @@ static size_t charge_of(size_t bytes)
  * malloc would touch every page under MALLOC_PERTURB_ (meson test sets it). */
 #define SIM_MMAP_BYTES ((size_t)64 << 20)
 
-static void release_block(void *p, size_t charged)
+/* Freed blocks wait in a quarantine (up to 256 MiB, oldest out first)
+ * filled with 0xff, so a stale pointer neither finds a new allocation at
+ * its address (the kernel pointer checks then name it) nor reads the old
+ * values. */
+#define SIM_QUARANTINE_BYTES ((size_t)256 << 20)
+#define SIM_QUARANTINE_BLOCKS 4096
+static struct {
+    void *p[SIM_QUARANTINE_BLOCKS];
+    size_t size[SIM_QUARANTINE_BLOCKS];
+    size_t head, count, bytes;
+} quarantine;
+
+/* size: the bytes allocated (malloc'd blocks), charged: the accounting. */
+static void release_block(void *p, size_t size, size_t charged)
 {
-    if (charged >= SIM_MMAP_BYTES)
+    if (charged >= SIM_MMAP_BYTES) {
         munmap(p, charged);
-    else
-        free(p);
+        return;
+    }
+    memset(p, 0xff, size < ((size_t)16 << 20) ? size : ((size_t)16 << 20));
+    while (quarantine.count &&
+           (quarantine.count == SIM_QUARANTINE_BLOCKS ||
+            quarantine.bytes + size > SIM_QUARANTINE_BYTES)) {
+        free(quarantine.p[quarantine.head]);
+        quarantine.bytes -= quarantine.size[quarantine.head];
+        quarantine.head = (quarantine.head + 1) % SIM_QUARANTINE_BLOCKS;
+        quarantine.count--;
+    }
+    size_t at = (quarantine.head + quarantine.count) % SIM_QUARANTINE_BLOCKS;
+    quarantine.p[at] = p;
+    quarantine.size[at] = size;
+    quarantine.count++;
+    quarantine.bytes += size;
 }
 
 static cudaError_t device_alloc(void **out, size_t bytes, int graph_owned)
@@ -219,7 +246,7 @@ static cudaError_t device_alloc(void **out, size_t bytes, int graph_owned)
     memset(p, 0xff, bytes < ((size_t)16 << 20) ? bytes : ((size_t)16 << 20));
     Alloc a = { p, bytes, charged, 0, graph_owned };
     if (!alloc_insert(&device_allocs, a)) {
-        release_block(p, charged);
+        release_block(p, bytes ? bytes : 1, charged);
         return cudaErrorMemoryAllocation;
     }
     mem_used += charged;
@@ -235,7 +262,7 @@ static void device_release(long i)
     alloc_remove(&device_allocs, i);
     if (!a.pending_free)
         mem_used -= a.charged;
-    release_block(a.base, a.charged);
+    release_block(a.base, a.size ? a.size : 1, a.charged);
 }
 
 /* at_run: the op is running in stream order, so memory whose
