@@ -1,4 +1,4 @@
-/* test-train-cuda-sim.c - (-Dcudasim=true builds only) `unet train --device cuda` and `unet predict --device cuda` end to end on the simulated GPU: the trained checkpoint predicts the same probabilities on cuda as on cpu, a run with blocks and threads in reverse order gives bitwise the same losses, and a batch that does not fit in the simulated memory fails with the out-of-memory message, exit 1, no crash. */
+/* test-train-cuda-sim.c - (-Dcudasim=true builds only) `unet train --device cuda` and `unet predict --device cuda` end to end on the simulated GPU: the trained checkpoint predicts the same probabilities on cuda as on cpu, a run with blocks and threads in reverse order gives bitwise the same losses, a batch that does not fit in the simulated memory fails with the out-of-memory message, exit 1, no crash, and so does a start-up without memory. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +175,16 @@ int main(void)
                   strstr(err, "smaller batch or tile size"),
               "stderr: %s", err);
     printf("out of memory: %s", err);
+    free(err);
+
+    /* No memory at all: the start-up says so without blaming batch or tile. */
+    rc = run("UNET_CUDASIM_MEMORY_MB=0",
+             "predict --model '%s/run/last.safetensors' --out '%s/p0' --device cuda --quiet '%s/%s'",
+             tmp, tmp, tmp, image);
+    err = slurp("err.txt");
+    CHECK_MSG(rc == 1 && strstr(err, "out of GPU memory at start-up") &&
+                  !strstr(err, "smaller batch"),
+              "exit %d, stderr: %s", rc, err);
     free(err);
 
     /* No simulated device: --device cuda names the reason. */
