@@ -35,6 +35,14 @@ UnetStatus unet_cuda_fail(UnetCudaBackend *cb, cudaError_t e, const char *op, co
         size_t free_b = 0, total_b = 0;
         if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess)
             (void)cudaGetLastError();
+        /* At start-up only a few small buffers are asked for: batch and
+         * tile sizes are not the cause. */
+        if (!strncmp(op, "start", 5))
+            return unet_error_set(&cb->base.error, st,
+                                  "cuda %s: %s: out of GPU memory at start-up (%.0f MiB free of "
+                                  "%.0f MiB); other processes hold the GPU's memory (see "
+                                  "nvidia-smi), or use --device cpu",
+                                  op, name, free_b / 1048576.0, total_b / 1048576.0);
         return unet_error_set(&cb->base.error, st,
                               "cuda %s: %s: out of GPU memory (%.0f MiB free of %.0f MiB); use a "
                               "smaller batch or tile size",
