@@ -1,4 +1,5 @@
-/* test-train-cuda-sim.c - (-Dcudasim=true builds only) `unet train --device cuda` and `unet predict --device cuda` end to end on the simulated GPU: the trained checkpoint predicts the same probabilities on cuda as on cpu, a run with blocks and threads in reverse order gives bitwise the same losses, a batch that does not fit in the simulated memory fails with the out-of-memory message, exit 1, no crash, and so does a start-up without memory. */
+/* test-train-cuda-sim.c - (-Dcudasim=true builds only) `unet train --device cuda` and `unet predict --device cuda` end to end on the simulated GPU: the trained checkpoint predicts the same probabilities on cuda as on cpu, a run with blocks and threads in reverse order gives bitwise the same losses, a batch that does not fit in the simulated memory fails with the out-of-memory message, exit 1, no crash, and so does a start-up without memory; the step replayed as a CUDA graph gives the same metrics bit for bit, and a bf16 run trains with a first loss within 1% of fp32. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,66 @@ static float *read_npy(const char *name, size_t *count)
     return v;
 }
 
+/* How many times needle stands in text (advice must be given once). */
+static int count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *at = strstr(text, needle); at; at = strstr(at + 1, needle))
+        n++;
+    return n;
+}
+
+/* Number of metrics.csv lines of tmp/a and tmp/b whose first 12 fields
+ * (kind, epoch, step, lr, losses, metrics; throughput and times follow)
+ * agree to the byte; -1 when a line differs or the counts differ. */
+static int same_metrics(const char *a_name, const char *b_name)
+{
+    char *m1 = slurp(a_name), *m2 = slurp(b_name);
+    int lines = 0, same = 1;
+    char *a = m1, *b = m2;
+    for (; *a && *b; lines++) {
+        size_t la = 0, lb = 0;
+        for (int f = 0; f < 12 && a[la] && a[la] != '\n'; la++)
+            f += a[la] == ',';
+        for (int f = 0; f < 12 && b[lb] && b[lb] != '\n'; lb++)
+            f += b[lb] == ',';
+        if (la != lb || memcmp(a, b, la) != 0) {
+            fprintf(stderr, "  metrics differ: %.*s | %.*s\n", (int)la, a, (int)lb, b);
+            same = 0;
+        }
+        a += strcspn(a, "\n");
+        b += strcspn(b, "\n");
+        a += *a == '\n';
+        b += *b == '\n';
+    }
+    same = same && !*a && !*b;
+    free(m1);
+    free(m2);
+    return same ? lines : -1;
+}
+
+/* The loss of the first step row of a metrics.csv (column 5: kind, epoch,
+ * step, lr, loss); -1 when there is none. */
+static double first_loss(const char *name)
+{
+    char *m = slurp(name);
+    double loss = -1.0;
+    for (char *line = m; *line; line += strcspn(line, "\n"), line += *line == '\n') {
+        if (strncmp(line, "step,", 5) != 0)
+            continue;
+        char *field = line;
+        for (int f = 0; f < 4 && field; f++) {
+            field = strchr(field, ',');
+            field = field ? field + 1 : NULL;
+        }
+        if (field)
+            loss = strtod(field, NULL);
+        break;
+    }
+    free(m);
+    return loss;
+}
+
 int main(void)
 {
     unet = getenv("UNET_EXE");
@@ -105,30 +166,50 @@ int main(void)
              "train --data '%s/data' %s --epochs 2 --lr 0.01 --device cuda --out '%s/rev'", tmp,
              small, tmp);
     CHECK_MSG(rc == 0, "reverse-order train exited %d", rc);
-    char *m1 = slurp("run/metrics.csv"), *m2 = slurp("rev/metrics.csv");
-    int lines = 0, same = 1;
-    for (char *a = m1, *b = m2; *a && *b; lines++) {
-        /* kind, epoch, step, lr, loss, train/val loss, metrics: 12 fields;
-         * throughput and times follow */
-        size_t la = 0, lb = 0;
-        for (int f = 0; f < 12 && a[la] && a[la] != '\n'; la++)
-            f += a[la] == ',';
-        for (int f = 0; f < 12 && b[lb] && b[lb] != '\n'; lb++)
-            f += b[lb] == ',';
-        if (la != lb || memcmp(a, b, la) != 0) {
-            fprintf(stderr, "  metrics differ: %.*s | %.*s\n", (int)la, a, (int)lb, b);
-            same = 0;
-        }
-        a += strcspn(a, "\n");
-        b += strcspn(b, "\n");
-        a += *a == '\n';
-        b += *b == '\n';
-    }
-    CHECK_MSG(same && lines >= 9, "reverse order: %d metrics lines, same %d", lines, same);
+    int lines = same_metrics("run/metrics.csv", "rev/metrics.csv");
+    CHECK_MSG(lines >= 9, "reverse order: %d identical metrics lines", lines);
     printf("reverse block/thread order: %d metrics.csv lines, losses and metrics identical\n",
            lines);
-    free(m1);
-    free(m2);
+
+    /* The step replayed as a CUDA graph (captured on the second step,
+     * recaptured after each validation) computes exactly what the ops run
+     * one by one compute: same kernels, same arguments, same order. */
+    rc = run("UNET_CUDA_TF32=0 UNET_CUDASIM_STATS=1",
+             "train --data '%s/data' %s --epochs 2 --lr 0.01 --device cuda --cuda-graphs on "
+             "--out '%s/graph'",
+             tmp, small, tmp);
+    CHECK_MSG(rc == 0, "train --cuda-graphs on exited %d", rc);
+    char *err = slurp("err.txt");
+    unsigned long long captures = 0, graph_launches = 0;
+    const char *stats = strstr(err, "cudasim: ");
+    const char *cap_at = stats ? strstr(stats, " copies, ") : NULL;
+    const char *launch_at = stats ? strstr(stats, " captures, ") : NULL;
+    if (cap_at && launch_at) {
+        captures = strtoull(cap_at + strlen(" copies, "), NULL, 10);
+        graph_launches = strtoull(launch_at + strlen(" captures, "), NULL, 10);
+    }
+    CHECK_MSG(!strstr(err, "CUDA graphs off"), "the capture was refused: %s", err);
+    CHECK_MSG(captures >= 1 && graph_launches >= 2,
+              "%llu captures and %llu graph launches (stderr: %s)", captures, graph_launches, err);
+    free(err);
+    lines = same_metrics("run/metrics.csv", "graph/metrics.csv");
+    CHECK_MSG(lines >= 9, "CUDA graphs: %d identical metrics lines", lines);
+    printf("CUDA graphs: %llu captures, %llu graph launches, %d metrics.csv lines identical\n",
+           captures, graph_launches, lines);
+
+    /* bf16 convolutions: trains, says so, and its first loss stays within
+     * bf16 rounding of fp32's (the same initial weights and batch). */
+    rc = run("", "train --data '%s/data' %s --epochs 1 --lr 0.01 --device cuda --precision bf16 "
+                 "--out '%s/bf16'",
+             tmp, small, tmp);
+    CHECK_MSG(rc == 0, "train --precision bf16 exited %d", rc);
+    out = slurp("out.txt");
+    CHECK_MSG(strstr(out, "(bf16)") != NULL, "the start message names no bf16: %s", out);
+    free(out);
+    double l32 = first_loss("run/metrics.csv"), l16 = first_loss("bf16/metrics.csv");
+    CHECK_MSG(l32 > 0.0 && l16 > 0.0 && fabs(l16 - l32) <= 1e-2 * l32,
+              "first loss fp32 %.6f, bf16 %.6f", l32, l16);
+    printf("bf16: first loss %.6f against fp32 %.6f\n", l16, l32);
 
     /* The same checkpoint on both devices. Both compute in fp32 (the
      * simulator's convolutions accumulate in float like cuDNN without
@@ -169,10 +250,10 @@ int main(void)
              "train --data '%s/data' --depth 2 --base 16 --padding same --threads 1 --workers 1 "
              "--steps-per-epoch 1 --epochs 1 --batch 64 --tile 64 --device cuda --out '%s/oom'",
              tmp, tmp);
-    char *err = slurp("err.txt");
+    err = slurp("err.txt");
     CHECK_MSG(rc == 1, "out-of-memory training exited %d", rc);
     CHECK_MSG(strstr(err, "out of GPU memory") && strstr(err, "of 64 MiB") &&
-                  strstr(err, "smaller batch or tile size"),
+                  count_of(err, "lower the batch size") == 1 && !strstr(err, "smaller batch"),
               "stderr: %s", err);
     printf("out of memory: %s", err);
     free(err);

@@ -36,7 +36,8 @@ UnetStatus unet_cuda_fail(UnetCudaBackend *cb, cudaError_t e, const char *op, co
         if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess)
             (void)cudaGetLastError();
         /* At start-up only a few small buffers are asked for: batch and
-         * tile sizes are not the cause. */
+         * tile sizes are not the cause. Later the model or trainer adds
+         * what to lower (UNET_MEMORY_ADVICE). */
         if (!strncmp(op, "start", 5))
             return unet_error_set(&cb->base.error, st,
                                   "cuda %s: %s: out of GPU memory at start-up (%.0f MiB free of "
@@ -44,8 +45,7 @@ UnetStatus unet_cuda_fail(UnetCudaBackend *cb, cudaError_t e, const char *op, co
                                   "nvidia-smi), or use --device cpu",
                                   op, name, free_b / 1048576.0, total_b / 1048576.0);
         return unet_error_set(&cb->base.error, st,
-                              "cuda %s: %s: out of GPU memory (%.0f MiB free of %.0f MiB); use a "
-                              "smaller batch or tile size",
+                              "cuda %s: %s: out of GPU memory (%.0f MiB free of %.0f MiB)",
                               op, name, free_b / 1048576.0, total_b / 1048576.0);
     }
     return unet_error_set(&cb->base.error, st, "cuda %s: %s failed: %s (%s)", op, name,

@@ -30,10 +30,8 @@ struct UnetModel {
 static UnetStatus backend_error(UnetModel *m, UnetError *err, const char *what)
 {
     UnetStatus st = m->be->error.status != UNET_OK ? m->be->error.status : UNET_ERR_BACKEND;
-    /* activations grow with batch x tile area x base channels: say so */
     if (st == UNET_ERR_NOMEM)
-        return unet_error_set(err, st, "%s: %s; lower the batch size or the tile size (--batch, --tile), or "
-                              "the model's --base", what, m->be->error.message);
+        return unet_error_set(err, st, "%s: %s; " UNET_MEMORY_ADVICE, what, m->be->error.message);
     return unet_error_set(err, st, "%s: %s", what, m->be->error.message);
 }
 

@@ -63,6 +63,11 @@ typedef struct UnetModel UnetModel;
  * cfg->seed). With be == NULL the model is a description only: tables,
  * geometry and summary work, arenas are NULL and forward fails. */
 UnetModel *unet_model_new(const UnetModelConfig *cfg, UnetBackend *be, UnetError *err);
+/* What to say after an out-of-memory status from the backend: activation
+ * memory grows with batch x tile area x base channels. */
+#define UNET_MEMORY_ADVICE \
+    "lower the batch size or the tile size (--batch, --tile), or the model's --base"
+
 void unet_model_free(UnetModel *m);
 
 const UnetModelConfig *unet_model_config(const UnetModel *m);

@@ -139,9 +139,10 @@ static void warn(UnetTrainer *t, const char *fmt, ...)
 
 static UnetStatus backend_fail(UnetTrainer *t, UnetError *err, const char *what)
 {
-    unet_error_set(err, t->be->error.status ? t->be->error.status : UNET_ERR_BACKEND, "%s: %s",
-                   what, t->be->error.message);
-    return err->status;
+    UnetStatus st = t->be->error.status ? t->be->error.status : UNET_ERR_BACKEND;
+    if (st == UNET_ERR_NOMEM)
+        return unet_error_set(err, st, "%s: %s; " UNET_MEMORY_ADVICE, what, t->be->error.message);
+    return unet_error_set(err, st, "%s: %s", what, t->be->error.message);
 }
 
 /* ---- setup ---------------------------------------------------------------------- */
@@ -1305,9 +1306,10 @@ static UnetStatus run(UnetTrainer *t, UnetError *err)
 
     if (t->mode == UNET_TRAIN_LR_TEST) {
         char msg[512];
-        snprintf(msg, sizeof msg, "LR range test of %s (%zu parameters) on %s: %d iterations from "
+        snprintf(msg, sizeof msg, "LR range test of %s (%zu parameters) on %s (%s): %d iterations from "
                  "%g to %g, %d training images, tile %d",
                  unet_arch_name(c->model.arch), unet_model_param_count(t->model), t->be->name,
+                 unet_precision_name(t->be->precision),
                  c->lr_test.iterations, c->lr_test.min_lr, c->lr_test.max_lr, t->train.count,
                  t->in_size);
         UnetTrainEvent ev = { .kind = UNET_EVENT_STARTED, .message = msg };
@@ -1373,13 +1375,13 @@ static UnetStatus run(UnetTrainer *t, UnetError *err)
 
     char msg[1024];
     snprintf(msg, sizeof msg,
-             "%s %s (depth %d, base %d, %s padding, %d class%s; %zu parameters) on %s%s%s: %d "
+             "%s %s (depth %d, base %d, %s padding, %d class%s; %zu parameters) on %s (%s)%s%s: %d "
              "training and %d validation images, tile %d -> %d, batch %d, %lld steps per epoch, "
              "%s lr %.4g, %d data workers",
              resumed ? "resuming" : "training", unet_arch_name(c->model.arch), c->model.depth,
              c->model.base, unet_padding_name(c->model.padding), c->model.classes,
              c->model.classes == 1 ? "" : "es", unet_model_param_count(t->model), t->be->name,
-             note[0] ? "; " : "", note, t->train.count, t->val.count, t->in_size, t->out_size,
+             unet_precision_name(t->be->precision), note[0] ? "; " : "", note, t->train.count, t->val.count, t->in_size, t->out_size,
              c->batch, (long long)t->updates_per_epoch, unet_optim_kind_name(c->optimizer.kind),
              c->optimizer.lr, c->workers);
     if (t->have_run)
