@@ -145,29 +145,48 @@ static void check_fp32(const char *what, const Dual *d)
     free(r);
 }
 
-double bf16_check_conv(UnetBackend *test, UnetBackend *ref, int n, int ci, int h, int w, int co,
-                       int k, int stride, int pad, int acc, uint64_t seed)
+/* Passes of one layer on backend be: a convolution (d) or, d NULL, a 2x2
+ * up-convolution. */
+static UnetStatus layer_forward(UnetBackend *be, const UnetConvDesc *d, UnetTensor *y,
+                                const UnetTensor *x, const UnetTensor *w, const UnetTensor *b)
+{
+    return d ? be->conv2d_forward(be, y, x, w, b, d) : be->upconv2x2_forward(be, y, x, w, b);
+}
+
+static UnetStatus layer_backward(UnetBackend *be, const UnetConvDesc *d, UnetTensor *dx,
+                                 UnetTensor *dw, UnetTensor *db, const UnetTensor *dy,
+                                 const UnetTensor *x, const UnetTensor *w, int acc)
+{
+    return d ? be->conv2d_backward(be, dx, dw, db, dy, x, w, d, acc)
+             : be->upconv2x2_backward(be, dx, dw, db, dy, x, w, acc);
+}
+
+/* bf16_check_conv (d) and bf16_check_upconv (d NULL): x [n,ci,h,w], the
+ * filter [co,ci,k,k] (up-convolution: [ci,co,2,2]), y [n,co,ho,wo]. */
+static double check_layer(UnetBackend *test, UnetBackend *ref, const UnetConvDesc *d, int n,
+                          int ci, int h, int w, int co, int acc, uint64_t seed)
 {
     TestRng rng;
     test_rng_seed(&rng, seed);
-    UnetConvDesc d = { k, stride, pad };
-    int ho = unet_conv_out_size(h, &d), wo = unet_conv_out_size(w, &d);
+    const int k = d ? d->kernel : 2;
+    const int ho = d ? unet_conv_out_size(h, d) : 2 * h, wo = d ? unet_conv_out_size(w, d) : 2 * w;
+    const int w0 = d ? co : ci, w1 = d ? ci : co;
     size_t nx = (size_t)n * ci * h * w, nw = (size_t)co * ci * k * k;
     size_t ny = (size_t)n * co * ho * wo;
     float *hx = random_host(&rng, nx, -1, 1), *hw = random_host(&rng, nw, -0.1f, 0.1f);
     float *hb = random_host(&rng, (size_t)co, -0.5f, 0.5f), *hdy = random_host(&rng, ny, -1, 1);
     float *hdx = random_host(&rng, nx, -1, 1), *hdw = random_host(&rng, nw, -1, 1);
     float *hdb = random_host(&rng, (size_t)co, -1, 1);
-    Dual x = dual(test, ref, 0, n, ci, h, w, hx), wt = dual(test, ref, 1, co, ci, k, k, hw);
+    Dual x = dual(test, ref, 0, n, ci, h, w, hx), wt = dual(test, ref, 1, w0, w1, k, k, hw);
     Dual b = dual(test, ref, 1, 1, co, 1, 1, hb), y = dual(test, ref, 0, n, co, ho, wo, NULL);
     Dual dy = dual(test, ref, 0, n, co, ho, wo, hdy), dx = dual(test, ref, 0, n, ci, h, w, hdx);
-    Dual dw = dual(test, ref, 1, co, ci, k, k, hdw), db = dual(test, ref, 1, 1, co, 1, 1, hdb);
+    Dual dw = dual(test, ref, 1, w0, w1, k, k, hdw), db = dual(test, ref, 1, 1, co, 1, 1, hdb);
     for (int i = 0; i < 2; i++) {
         UnetBackend *be = i ? ref : test;
-        CHECK_MSG(be->conv2d_forward(be, &y.t[i], &x.t[i], &wt.t[i], &b.t[i], &d) == UNET_OK,
-                  "%s: %s", be->name, be->error.message);
-        CHECK_MSG(be->conv2d_backward(be, &dx.t[i], &dw.t[i], &db.t[i], &dy.t[i], &x.t[i],
-                                      &wt.t[i], &d, acc) == UNET_OK,
+        CHECK_MSG(layer_forward(be, d, &y.t[i], &x.t[i], &wt.t[i], &b.t[i]) == UNET_OK, "%s: %s",
+                  be->name, be->error.message);
+        CHECK_MSG(layer_backward(be, d, &dx.t[i], &dw.t[i], &db.t[i], &dy.t[i], &x.t[i],
+                                 &wt.t[i], acc) == UNET_OK,
                   "%s: %s", be->name, be->error.message);
     }
     /* S of every output: the same passes on |inputs| (dw from zero) */
@@ -178,23 +197,31 @@ double bf16_check_conv(UnetBackend *test, UnetBackend *ref, int n, int ci, int h
     UnetTensor tx, tw, tdy, ty, tdx, tdw;
     float *bw, *bdw, *unused;
     ref_put(ref, &tx, &unused, 0, n, ci, h, w, ax);
-    ref_put(ref, &tw, &bw, 1, co, ci, k, k, aw);
+    ref_put(ref, &tw, &bw, 1, w0, w1, k, k, aw);
     ref_put(ref, &tdy, &unused, 0, n, co, ho, wo, ady);
     ref_put(ref, &ty, &unused, 0, n, co, ho, wo, ady);
     ref_put(ref, &tdx, &unused, 0, n, ci, h, w, ax);
-    ref_put(ref, &tdw, &bdw, 1, co, ci, k, k, zero);
-    CHECK(ref->conv2d_forward(ref, &ty, &tx, &tw, NULL, &d) == UNET_OK);
-    CHECK(ref->conv2d_backward(ref, &tdx, &tdw, NULL, &tdy, &tx, &tw, &d, 0) == UNET_OK);
+    ref_put(ref, &tdw, &bdw, 1, w0, w1, k, k, zero);
+    CHECK(layer_forward(ref, d, &ty, &tx, &tw, NULL) == UNET_OK);
+    CHECK(layer_backward(ref, d, &tdx, &tdw, NULL, &tdy, &tx, &tw, 0) == UNET_OK);
     CHECK(ref->tensor_download(ref, Sy, &ty) == UNET_OK);
     CHECK(ref->tensor_download(ref, Sdx, &tdx) == UNET_OK);
     CHECK(ref->buffer_download(ref, Sdw, bdw, nw) == UNET_OK);
     char what[128];
-    snprintf(what, sizeof what, "conv%dx%d/%d [%d,%d,%d,%d]->%d%s y", k, k, stride, n, ci, h, w, co,
-             acc ? " acc" : "");
-    double worst = check_output(what, &y, Sy, (size_t)ci * k * k, NULL);
-    worst = fmax(worst, check_output("  dx (backward-data)", &dx, Sdx, (size_t)co * k * k, NULL));
-    worst = fmax(worst, check_output("  dw (backward-filter, added)", &dw, Sdw,
-                                     (size_t)n * ho * wo, NULL));
+    if (d)
+        snprintf(what, sizeof what, "conv%dx%d/%d [%d,%d,%d,%d]->%d%s y", k, k, d->stride, n, ci,
+                 h, w, co, acc ? " acc" : "");
+    else
+        snprintf(what, sizeof what, "upconv [%d,%d,%d,%d]->%d%s y", n, ci, h, w, co,
+                 acc ? " acc" : "");
+    /* terms per output: y sums ci taps per filter position (k*k of them in a
+     * convolution, one in a stride-2 up-convolution), dw one per y (conv) or
+     * x (up-convolution) pixel */
+    double worst = check_output(what, &y, Sy, d ? (size_t)ci * k * k : (size_t)ci, NULL);
+    worst = fmax(worst, check_output(d ? "  dx (backward-data)" : "  dx", &dx, Sdx,
+                                     (size_t)co * k * k, NULL));
+    worst = fmax(worst, check_output(d ? "  dw (backward-filter, added)" : "  dw (added)", &dw,
+                                     Sdw, d ? (size_t)n * ho * wo : (size_t)n * h * w, NULL));
     check_fp32("  db", &db);
     ref_drop(ref, &tx, NULL);
     ref_drop(ref, &tw, bw);
@@ -211,65 +238,17 @@ double bf16_check_conv(UnetBackend *test, UnetBackend *ref, int n, int ci, int h
     return worst;
 }
 
+double bf16_check_conv(UnetBackend *test, UnetBackend *ref, int n, int ci, int h, int w, int co,
+                       int k, int stride, int pad, int acc, uint64_t seed)
+{
+    UnetConvDesc d = { k, stride, pad };
+    return check_layer(test, ref, &d, n, ci, h, w, co, acc, seed);
+}
+
 double bf16_check_upconv(UnetBackend *test, UnetBackend *ref, int n, int ci, int h, int w, int co,
                          int acc, uint64_t seed)
 {
-    TestRng rng;
-    test_rng_seed(&rng, seed);
-    size_t nx = (size_t)n * ci * h * w, nw = (size_t)ci * co * 4, ny = (size_t)n * co * 4 * h * w;
-    float *hx = random_host(&rng, nx, -1, 1), *hw = random_host(&rng, nw, -0.1f, 0.1f);
-    float *hb = random_host(&rng, (size_t)co, -0.5f, 0.5f), *hdy = random_host(&rng, ny, -1, 1);
-    float *hdx = random_host(&rng, nx, -1, 1), *hdw = random_host(&rng, nw, -1, 1);
-    float *hdb = random_host(&rng, (size_t)co, -1, 1);
-    Dual x = dual(test, ref, 0, n, ci, h, w, hx), wt = dual(test, ref, 1, ci, co, 2, 2, hw);
-    Dual b = dual(test, ref, 1, 1, co, 1, 1, hb), y = dual(test, ref, 0, n, co, 2 * h, 2 * w, NULL);
-    Dual dy = dual(test, ref, 0, n, co, 2 * h, 2 * w, hdy), dx = dual(test, ref, 0, n, ci, h, w, hdx);
-    Dual dw = dual(test, ref, 1, ci, co, 2, 2, hdw), db = dual(test, ref, 1, 1, co, 1, 1, hdb);
-    for (int i = 0; i < 2; i++) {
-        UnetBackend *be = i ? ref : test;
-        CHECK_MSG(be->upconv2x2_forward(be, &y.t[i], &x.t[i], &wt.t[i], &b.t[i]) == UNET_OK,
-                  "%s: %s", be->name, be->error.message);
-        CHECK_MSG(be->upconv2x2_backward(be, &dx.t[i], &dw.t[i], &db.t[i], &dy.t[i], &x.t[i],
-                                         &wt.t[i], acc) == UNET_OK,
-                  "%s: %s", be->name, be->error.message);
-    }
-    float *ax = abs_copy(hx, nx), *aw = abs_copy(hw, nw), *ady = abs_copy(hdy, ny);
-    float *zero = calloc(nw, sizeof(float));
-    float *Sy = malloc(ny * sizeof(float)), *Sdx = malloc(nx * sizeof(float));
-    float *Sdw = malloc(nw * sizeof(float));
-    UnetTensor tx, tw, tdy, ty, tdx, tdw;
-    float *bw, *bdw, *unused;
-    ref_put(ref, &tx, &unused, 0, n, ci, h, w, ax);
-    ref_put(ref, &tw, &bw, 1, ci, co, 2, 2, aw);
-    ref_put(ref, &tdy, &unused, 0, n, co, 2 * h, 2 * w, ady);
-    ref_put(ref, &ty, &unused, 0, n, co, 2 * h, 2 * w, ady);
-    ref_put(ref, &tdx, &unused, 0, n, ci, h, w, ax);
-    ref_put(ref, &tdw, &bdw, 1, ci, co, 2, 2, zero);
-    CHECK(ref->upconv2x2_forward(ref, &ty, &tx, &tw, NULL) == UNET_OK);
-    CHECK(ref->upconv2x2_backward(ref, &tdx, &tdw, NULL, &tdy, &tx, &tw, 0) == UNET_OK);
-    CHECK(ref->tensor_download(ref, Sy, &ty) == UNET_OK);
-    CHECK(ref->tensor_download(ref, Sdx, &tdx) == UNET_OK);
-    CHECK(ref->buffer_download(ref, Sdw, bdw, nw) == UNET_OK);
-    char what[128];
-    snprintf(what, sizeof what, "upconv [%d,%d,%d,%d]->%d%s y", n, ci, h, w, co,
-             acc ? " acc" : "");
-    double worst = check_output(what, &y, Sy, (size_t)ci, NULL);
-    worst = fmax(worst, check_output("  dx", &dx, Sdx, (size_t)co * 4, NULL));
-    worst = fmax(worst, check_output("  dw (added)", &dw, Sdw, (size_t)n * h * w, NULL));
-    check_fp32("  db", &db);
-    ref_drop(ref, &tx, NULL);
-    ref_drop(ref, &tw, bw);
-    ref_drop(ref, &tdy, NULL);
-    ref_drop(ref, &ty, NULL);
-    ref_drop(ref, &tdx, NULL);
-    ref_drop(ref, &tdw, bdw);
-    Dual *all[] = { &x, &wt, &b, &y, &dy, &dx, &dw, &db };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        dual_free(all[i]);
-    float *hosts[] = { hx, hw, hb, hdy, hdx, hdw, hdb, ax, aw, ady, zero, Sy, Sdx, Sdw };
-    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)
-        free(hosts[i]);
-    return worst;
+    return check_layer(test, ref, NULL, n, ci, h, w, co, acc, seed);
 }
 
 void bf16_check_training(UnetBackend *test, UnetBackend *ref, const UnetModelConfig *cfg, int n,
