@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model-compare.h"
 #include "model.h"
 #include "test-common.h"
 
@@ -251,100 +252,17 @@ double bf16_check_upconv(UnetBackend *test, UnetBackend *ref, int n, int ci, int
     return check_layer(test, ref, NULL, n, ci, h, w, co, acc, seed);
 }
 
-void bf16_check_training(UnetBackend *test, UnetBackend *ref, const UnetModelConfig *cfg, int n,
-                         int near, UnetLossKind kind, uint64_t seed, double *worst_loss_rel,
-                         double *delta_nmse)
+void bf16_check_training(UnetBackend *test, UnetBackend *ref, uint64_t seed,
+                         double *worst_loss_rel, double *delta_nmse)
 {
-    UnetError err = { 0 };
+    UnetModelConfig cfg;
+    unet_model_config_default(&cfg, UNET_ARCH_UNET);
+    cfg.depth = 3;
+    cfg.base = 8;
+    cfg.seed = 11;
     TestRng rng;
     test_rng_seed(&rng, seed);
-    *worst_loss_rel = INFINITY;
-    *delta_nmse = INFINITY;
-    int side, out;
-    CHECK(unet_model_valid_input_size(cfg, near, &side, &out) == 0);
-    UnetBackend *be[2] = { test, ref };
-    UnetModel *m[2] = { NULL, NULL };
-    for (int b = 0; b < 2; b++) {
-        m[b] = unet_model_new(cfg, be[b], &err);
-        CHECK_MSG(m[b] != NULL, "%s: %s", be[b]->name, err.message);
-    }
-    if (!m[0] || !m[1]) {
-        unet_model_free(m[0]);
-        unet_model_free(m[1]);
-        return;
-    }
-    const size_t count = unet_model_param_count(m[0]);
-    const int in = cfg->in_channels, k = cfg->classes;
-    size_t xn = (size_t)n * in * side * side, tn = (size_t)n * out * out;
-    float *hx = random_host(&rng, xn, -1, 1), *ht = malloc(tn * sizeof(float));
-    for (size_t i = 0; i < tn; i++)
-        ht[i] = k == 1 ? (float)(test_rng_uniform(&rng, 0, 1) < 0.4f)
-                       : (float)(int)test_rng_uniform(&rng, 0, (float)k - 0.001f);
-    UnetTensor x[2], t[2], loss[2], dl[2];
-    float *mom[2];
-    for (int b = 0; b < 2; b++) {
-        CHECK(be[b]->tensor_init(be[b], &x[b], n, in, side, side) == UNET_OK);
-        CHECK(be[b]->tensor_upload(be[b], &x[b], hx) == UNET_OK);
-        CHECK(be[b]->tensor_init(be[b], &t[b], n, 1, out, out) == UNET_OK);
-        CHECK(be[b]->tensor_upload(be[b], &t[b], ht) == UNET_OK);
-        CHECK(be[b]->tensor_init(be[b], &loss[b], 1, 1, 1, 1) == UNET_OK);
-        CHECK(be[b]->tensor_init(be[b], &dl[b], n, k, out, out) == UNET_OK);
-        mom[b] = be[b]->buffer_alloc(be[b], count);
-        CHECK(mom[b] && be[b]->buffer_fill(be[b], mom[b], count, 0.0f) == UNET_OK);
-    }
-    UnetOptimizerStep sgd = { .lr = 0.01f, .momentum = 0.9f };
-    double worst = 0.0;
-    for (int step = 0; step < 3; step++) {
-        float l[2] = { 0, 0 };
-        for (int b = 0; b < 2; b++) {
-            UnetTensor *logits = NULL;
-            int ok = unet_model_zero_grad(m[b], &err) == UNET_OK &&
-                     unet_model_forward(m[b], &x[b], &logits, 1, &err) == UNET_OK &&
-                     unet_model_loss(m[b], logits, &t[b], NULL, NULL, kind, 1.0f, &loss[b],
-                                     &dl[b], &err) == UNET_OK &&
-                     unet_model_backward(m[b], &dl[b], &err) == UNET_OK;
-            CHECK_MSG(ok, "step %d on %s: %s", step, be[b]->name, err.message);
-            CHECK(be[b]->sgd_update(be[b], unet_model_param_arena(m[b]),
-                                    unet_model_grad_arena(m[b]), mom[b], count, &sgd) == UNET_OK);
-            CHECK(be[b]->tensor_download(be[b], &l[b], &loss[b]) == UNET_OK);
-        }
-        double rel = fabs((double)l[0] - l[1]) / fmax(fabs((double)l[1]), 1e-6);
-        if (!(rel <= worst))
-            worst = rel;
-        CHECK_MSG(rel <= BF16_LOSS_REL, "step %d: loss %.7g (bf16) vs %.7g (fp32 reference)",
-                  step, (double)l[0], (double)l[1]);
-        printf("  side %3d step %d  loss %.6f (bf16) vs %.6f (fp32)  rel %.1e\n", side, step,
-               (double)l[0], (double)l[1], rel);
-    }
-    float *p0 = malloc(count * sizeof(float)), *pc = malloc(count * sizeof(float));
-    float *pr = malloc(count * sizeof(float));
-    CHECK(unet_model_init_host(m[1], cfg->seed, p0, NULL, &err) == UNET_OK);
-    CHECK(test->buffer_download(test, pc, unet_model_param_arena(m[0]), count) == UNET_OK);
-    CHECK(ref->buffer_download(ref, pr, unet_model_param_arena(m[1]), count) == UNET_OK);
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        double dc = (double)pc[i] - p0[i], dr = (double)pr[i] - p0[i];
-        num += (dc - dr) * (dc - dr);
-        den += dr * dr;
-    }
-    double nmse = den > 0.0 ? num / den : num;
-    CHECK_MSG(den > 0.0 && nmse <= BF16_DELTA_NMSE, "parameter change nmse %.3g above %.3g", nmse,
-              BF16_DELTA_NMSE);
-    printf("  %zu parameters, change after 3 steps: nmse %.2e (bound %.1e)\n", count, nmse,
-           BF16_DELTA_NMSE);
-    *worst_loss_rel = worst;
-    *delta_nmse = nmse;
-    for (int b = 0; b < 2; b++) {
-        be[b]->tensor_release(be[b], &x[b]);
-        be[b]->tensor_release(be[b], &t[b]);
-        be[b]->tensor_release(be[b], &loss[b]);
-        be[b]->tensor_release(be[b], &dl[b]);
-        be[b]->buffer_free(be[b], mom[b]);
-        unet_model_free(m[b]);
-    }
-    free(hx);
-    free(ht);
-    free(p0);
-    free(pc);
-    free(pr);
+    const ModelCompare mc = { "unet bf16", { "bf16", "fp32" }, BF16_LOSS_REL, BF16_DELTA_NMSE,
+                              1e-4 };
+    model_compare(test, ref, &cfg, 2, 60, UNET_LOSS_BCE, &rng, &mc, worst_loss_rel, delta_nmse);
 }
