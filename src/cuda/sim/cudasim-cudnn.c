@@ -160,43 +160,42 @@ static size_t type_size(cudnnDataType_t t)
     return t == CUDNN_DATA_FLOAT ? 4 : 2;
 }
 
-cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format,
-                                         cudnnDataType_t type, int n, int c, int h, int w)
+/* What cudnnSetTensor4dDescriptor and cudnnSetFilter4dDescriptor check
+ * (what: "tensors" or "filters"). */
+static cudnnStatus_t check_4d(const void *d, const char *call, const char *what,
+                              cudnnTensorFormat_t format, cudnnDataType_t type, int n, int c,
+                              int h, int w)
 {
     if (!d)
-        return fail(CUDNN_STATUS_BAD_PARAM, "cudnnSetTensor4dDescriptor: descriptor is NULL");
+        return fail(CUDNN_STATUS_BAD_PARAM, "%s: descriptor is NULL", call);
     if (format != CUDNN_TENSOR_NCHW)
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, "cudasim: only NCHW tensors are simulated");
+        return fail(CUDNN_STATUS_NOT_SUPPORTED, "cudasim: only NCHW %s are simulated", what);
     if (!type_ok(type))
         return fail(CUDNN_STATUS_NOT_SUPPORTED, "cudasim: data type %d is not simulated",
                     (int)type);
     if (n <= 0 || c <= 0 || h <= 0 || w <= 0)
-        return fail(CUDNN_STATUS_BAD_PARAM, "cudnnSetTensor4dDescriptor: bad dims [%d,%d,%d,%d]",
-                    n, c, h, w);
-    d->t = (SimTensor){ 1, type, n, c, h, w };
+        return fail(CUDNN_STATUS_BAD_PARAM, "%s: bad dims [%d,%d,%d,%d]", call, n, c, h, w);
     return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format,
+                                         cudnnDataType_t type, int n, int c, int h, int w)
+{
+    cudnnStatus_t s = check_4d(d, "cudnnSetTensor4dDescriptor", "tensors", format, type, n, c, h,
+                               w);
+    if (s == CUDNN_STATUS_SUCCESS)
+        d->t = (SimTensor){ 1, type, n, c, h, w };
+    return s;
 }
 
 cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t type,
                                          cudnnTensorFormat_t format, int k, int c, int h, int w)
 {
-    if (!d)
-        return fail(CUDNN_STATUS_BAD_PARAM, "cudnnSetFilter4dDescriptor: descriptor is NULL");
-    if (format != CUDNN_TENSOR_NCHW)
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, "cudasim: only NCHW filters are simulated");
-    if (!type_ok(type))
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, "cudasim: data type %d is not simulated",
-                    (int)type);
-    if (k <= 0 || c <= 0 || h <= 0 || w <= 0)
-        return fail(CUDNN_STATUS_BAD_PARAM, "cudnnSetFilter4dDescriptor: bad dims [%d,%d,%d,%d]",
-                    k, c, h, w);
-    d->set = 1;
-    d->type = type;
-    d->k = k;
-    d->c = c;
-    d->h = h;
-    d->w = w;
-    return CUDNN_STATUS_SUCCESS;
+    cudnnStatus_t s = check_4d(d, "cudnnSetFilter4dDescriptor", "filters", format, type, k, c, h,
+                               w);
+    if (s == CUDNN_STATUS_SUCCESS)
+        *d = (struct cudnnFilterStruct){ 1, type, k, c, h, w };
+    return s;
 }
 
 cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t d, int pad_h, int pad_w,
