@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model-compare.h"
 #include "model.h"
 #include "test-common.h"
 
@@ -145,29 +146,48 @@ static void check_fp32(const char *what, const Dual *d)
     free(r);
 }
 
-double bf16_check_conv(UnetBackend *test, UnetBackend *ref, int n, int ci, int h, int w, int co,
-                       int k, int stride, int pad, int acc, uint64_t seed)
+/* Passes of one layer on backend be: a convolution (d) or, d NULL, a 2x2
+ * up-convolution. */
+static UnetStatus layer_forward(UnetBackend *be, const UnetConvDesc *d, UnetTensor *y,
+                                const UnetTensor *x, const UnetTensor *w, const UnetTensor *b)
+{
+    return d ? be->conv2d_forward(be, y, x, w, b, d) : be->upconv2x2_forward(be, y, x, w, b);
+}
+
+static UnetStatus layer_backward(UnetBackend *be, const UnetConvDesc *d, UnetTensor *dx,
+                                 UnetTensor *dw, UnetTensor *db, const UnetTensor *dy,
+                                 const UnetTensor *x, const UnetTensor *w, int acc)
+{
+    return d ? be->conv2d_backward(be, dx, dw, db, dy, x, w, d, acc)
+             : be->upconv2x2_backward(be, dx, dw, db, dy, x, w, acc);
+}
+
+/* bf16_check_conv (d) and bf16_check_upconv (d NULL): x [n,ci,h,w], the
+ * filter [co,ci,k,k] (up-convolution: [ci,co,2,2]), y [n,co,ho,wo]. */
+static double check_layer(UnetBackend *test, UnetBackend *ref, const UnetConvDesc *d, int n,
+                          int ci, int h, int w, int co, int acc, uint64_t seed)
 {
     TestRng rng;
     test_rng_seed(&rng, seed);
-    UnetConvDesc d = { k, stride, pad };
-    int ho = unet_conv_out_size(h, &d), wo = unet_conv_out_size(w, &d);
+    const int k = d ? d->kernel : 2;
+    const int ho = d ? unet_conv_out_size(h, d) : 2 * h, wo = d ? unet_conv_out_size(w, d) : 2 * w;
+    const int w0 = d ? co : ci, w1 = d ? ci : co;
     size_t nx = (size_t)n * ci * h * w, nw = (size_t)co * ci * k * k;
     size_t ny = (size_t)n * co * ho * wo;
     float *hx = random_host(&rng, nx, -1, 1), *hw = random_host(&rng, nw, -0.1f, 0.1f);
     float *hb = random_host(&rng, (size_t)co, -0.5f, 0.5f), *hdy = random_host(&rng, ny, -1, 1);
     float *hdx = random_host(&rng, nx, -1, 1), *hdw = random_host(&rng, nw, -1, 1);
     float *hdb = random_host(&rng, (size_t)co, -1, 1);
-    Dual x = dual(test, ref, 0, n, ci, h, w, hx), wt = dual(test, ref, 1, co, ci, k, k, hw);
+    Dual x = dual(test, ref, 0, n, ci, h, w, hx), wt = dual(test, ref, 1, w0, w1, k, k, hw);
     Dual b = dual(test, ref, 1, 1, co, 1, 1, hb), y = dual(test, ref, 0, n, co, ho, wo, NULL);
     Dual dy = dual(test, ref, 0, n, co, ho, wo, hdy), dx = dual(test, ref, 0, n, ci, h, w, hdx);
-    Dual dw = dual(test, ref, 1, co, ci, k, k, hdw), db = dual(test, ref, 1, 1, co, 1, 1, hdb);
+    Dual dw = dual(test, ref, 1, w0, w1, k, k, hdw), db = dual(test, ref, 1, 1, co, 1, 1, hdb);
     for (int i = 0; i < 2; i++) {
         UnetBackend *be = i ? ref : test;
-        CHECK_MSG(be->conv2d_forward(be, &y.t[i], &x.t[i], &wt.t[i], &b.t[i], &d) == UNET_OK,
-                  "%s: %s", be->name, be->error.message);
-        CHECK_MSG(be->conv2d_backward(be, &dx.t[i], &dw.t[i], &db.t[i], &dy.t[i], &x.t[i],
-                                      &wt.t[i], &d, acc) == UNET_OK,
+        CHECK_MSG(layer_forward(be, d, &y.t[i], &x.t[i], &wt.t[i], &b.t[i]) == UNET_OK, "%s: %s",
+                  be->name, be->error.message);
+        CHECK_MSG(layer_backward(be, d, &dx.t[i], &dw.t[i], &db.t[i], &dy.t[i], &x.t[i],
+                                 &wt.t[i], acc) == UNET_OK,
                   "%s: %s", be->name, be->error.message);
     }
     /* S of every output: the same passes on |inputs| (dw from zero) */
@@ -178,23 +198,31 @@ double bf16_check_conv(UnetBackend *test, UnetBackend *ref, int n, int ci, int h
     UnetTensor tx, tw, tdy, ty, tdx, tdw;
     float *bw, *bdw, *unused;
     ref_put(ref, &tx, &unused, 0, n, ci, h, w, ax);
-    ref_put(ref, &tw, &bw, 1, co, ci, k, k, aw);
+    ref_put(ref, &tw, &bw, 1, w0, w1, k, k, aw);
     ref_put(ref, &tdy, &unused, 0, n, co, ho, wo, ady);
     ref_put(ref, &ty, &unused, 0, n, co, ho, wo, ady);
     ref_put(ref, &tdx, &unused, 0, n, ci, h, w, ax);
-    ref_put(ref, &tdw, &bdw, 1, co, ci, k, k, zero);
-    CHECK(ref->conv2d_forward(ref, &ty, &tx, &tw, NULL, &d) == UNET_OK);
-    CHECK(ref->conv2d_backward(ref, &tdx, &tdw, NULL, &tdy, &tx, &tw, &d, 0) == UNET_OK);
+    ref_put(ref, &tdw, &bdw, 1, w0, w1, k, k, zero);
+    CHECK(layer_forward(ref, d, &ty, &tx, &tw, NULL) == UNET_OK);
+    CHECK(layer_backward(ref, d, &tdx, &tdw, NULL, &tdy, &tx, &tw, 0) == UNET_OK);
     CHECK(ref->tensor_download(ref, Sy, &ty) == UNET_OK);
     CHECK(ref->tensor_download(ref, Sdx, &tdx) == UNET_OK);
     CHECK(ref->buffer_download(ref, Sdw, bdw, nw) == UNET_OK);
     char what[128];
-    snprintf(what, sizeof what, "conv%dx%d/%d [%d,%d,%d,%d]->%d%s y", k, k, stride, n, ci, h, w, co,
-             acc ? " acc" : "");
-    double worst = check_output(what, &y, Sy, (size_t)ci * k * k, NULL);
-    worst = fmax(worst, check_output("  dx (backward-data)", &dx, Sdx, (size_t)co * k * k, NULL));
-    worst = fmax(worst, check_output("  dw (backward-filter, added)", &dw, Sdw,
-                                     (size_t)n * ho * wo, NULL));
+    if (d)
+        snprintf(what, sizeof what, "conv%dx%d/%d [%d,%d,%d,%d]->%d%s y", k, k, d->stride, n, ci,
+                 h, w, co, acc ? " acc" : "");
+    else
+        snprintf(what, sizeof what, "upconv [%d,%d,%d,%d]->%d%s y", n, ci, h, w, co,
+                 acc ? " acc" : "");
+    /* terms per output: y sums ci taps per filter position (k*k of them in a
+     * convolution, one in a stride-2 up-convolution), dw one per y (conv) or
+     * x (up-convolution) pixel */
+    double worst = check_output(what, &y, Sy, d ? (size_t)ci * k * k : (size_t)ci, NULL);
+    worst = fmax(worst, check_output(d ? "  dx (backward-data)" : "  dx", &dx, Sdx,
+                                     (size_t)co * k * k, NULL));
+    worst = fmax(worst, check_output(d ? "  dw (backward-filter, added)" : "  dw (added)", &dw,
+                                     Sdw, d ? (size_t)n * ho * wo : (size_t)n * h * w, NULL));
     check_fp32("  db", &db);
     ref_drop(ref, &tx, NULL);
     ref_drop(ref, &tw, bw);
@@ -209,163 +237,32 @@ double bf16_check_conv(UnetBackend *test, UnetBackend *ref, int n, int ci, int h
     for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)
         free(hosts[i]);
     return worst;
+}
+
+double bf16_check_conv(UnetBackend *test, UnetBackend *ref, int n, int ci, int h, int w, int co,
+                       int k, int stride, int pad, int acc, uint64_t seed)
+{
+    UnetConvDesc d = { k, stride, pad };
+    return check_layer(test, ref, &d, n, ci, h, w, co, acc, seed);
 }
 
 double bf16_check_upconv(UnetBackend *test, UnetBackend *ref, int n, int ci, int h, int w, int co,
                          int acc, uint64_t seed)
 {
-    TestRng rng;
-    test_rng_seed(&rng, seed);
-    size_t nx = (size_t)n * ci * h * w, nw = (size_t)ci * co * 4, ny = (size_t)n * co * 4 * h * w;
-    float *hx = random_host(&rng, nx, -1, 1), *hw = random_host(&rng, nw, -0.1f, 0.1f);
-    float *hb = random_host(&rng, (size_t)co, -0.5f, 0.5f), *hdy = random_host(&rng, ny, -1, 1);
-    float *hdx = random_host(&rng, nx, -1, 1), *hdw = random_host(&rng, nw, -1, 1);
-    float *hdb = random_host(&rng, (size_t)co, -1, 1);
-    Dual x = dual(test, ref, 0, n, ci, h, w, hx), wt = dual(test, ref, 1, ci, co, 2, 2, hw);
-    Dual b = dual(test, ref, 1, 1, co, 1, 1, hb), y = dual(test, ref, 0, n, co, 2 * h, 2 * w, NULL);
-    Dual dy = dual(test, ref, 0, n, co, 2 * h, 2 * w, hdy), dx = dual(test, ref, 0, n, ci, h, w, hdx);
-    Dual dw = dual(test, ref, 1, ci, co, 2, 2, hdw), db = dual(test, ref, 1, 1, co, 1, 1, hdb);
-    for (int i = 0; i < 2; i++) {
-        UnetBackend *be = i ? ref : test;
-        CHECK_MSG(be->upconv2x2_forward(be, &y.t[i], &x.t[i], &wt.t[i], &b.t[i]) == UNET_OK,
-                  "%s: %s", be->name, be->error.message);
-        CHECK_MSG(be->upconv2x2_backward(be, &dx.t[i], &dw.t[i], &db.t[i], &dy.t[i], &x.t[i],
-                                         &wt.t[i], acc) == UNET_OK,
-                  "%s: %s", be->name, be->error.message);
-    }
-    float *ax = abs_copy(hx, nx), *aw = abs_copy(hw, nw), *ady = abs_copy(hdy, ny);
-    float *zero = calloc(nw, sizeof(float));
-    float *Sy = malloc(ny * sizeof(float)), *Sdx = malloc(nx * sizeof(float));
-    float *Sdw = malloc(nw * sizeof(float));
-    UnetTensor tx, tw, tdy, ty, tdx, tdw;
-    float *bw, *bdw, *unused;
-    ref_put(ref, &tx, &unused, 0, n, ci, h, w, ax);
-    ref_put(ref, &tw, &bw, 1, ci, co, 2, 2, aw);
-    ref_put(ref, &tdy, &unused, 0, n, co, 2 * h, 2 * w, ady);
-    ref_put(ref, &ty, &unused, 0, n, co, 2 * h, 2 * w, ady);
-    ref_put(ref, &tdx, &unused, 0, n, ci, h, w, ax);
-    ref_put(ref, &tdw, &bdw, 1, ci, co, 2, 2, zero);
-    CHECK(ref->upconv2x2_forward(ref, &ty, &tx, &tw, NULL) == UNET_OK);
-    CHECK(ref->upconv2x2_backward(ref, &tdx, &tdw, NULL, &tdy, &tx, &tw, 0) == UNET_OK);
-    CHECK(ref->tensor_download(ref, Sy, &ty) == UNET_OK);
-    CHECK(ref->tensor_download(ref, Sdx, &tdx) == UNET_OK);
-    CHECK(ref->buffer_download(ref, Sdw, bdw, nw) == UNET_OK);
-    char what[128];
-    snprintf(what, sizeof what, "upconv [%d,%d,%d,%d]->%d%s y", n, ci, h, w, co,
-             acc ? " acc" : "");
-    double worst = check_output(what, &y, Sy, (size_t)ci, NULL);
-    worst = fmax(worst, check_output("  dx", &dx, Sdx, (size_t)co * 4, NULL));
-    worst = fmax(worst, check_output("  dw (added)", &dw, Sdw, (size_t)n * h * w, NULL));
-    check_fp32("  db", &db);
-    ref_drop(ref, &tx, NULL);
-    ref_drop(ref, &tw, bw);
-    ref_drop(ref, &tdy, NULL);
-    ref_drop(ref, &ty, NULL);
-    ref_drop(ref, &tdx, NULL);
-    ref_drop(ref, &tdw, bdw);
-    Dual *all[] = { &x, &wt, &b, &y, &dy, &dx, &dw, &db };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        dual_free(all[i]);
-    float *hosts[] = { hx, hw, hb, hdy, hdx, hdw, hdb, ax, aw, ady, zero, Sy, Sdx, Sdw };
-    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)
-        free(hosts[i]);
-    return worst;
+    return check_layer(test, ref, NULL, n, ci, h, w, co, acc, seed);
 }
 
-void bf16_check_training(UnetBackend *test, UnetBackend *ref, const UnetModelConfig *cfg, int n,
-                         int near, UnetLossKind kind, uint64_t seed, double *worst_loss_rel,
-                         double *delta_nmse)
+void bf16_check_training(UnetBackend *test, UnetBackend *ref, uint64_t seed,
+                         double *worst_loss_rel, double *delta_nmse)
 {
-    UnetError err = { 0 };
+    UnetModelConfig cfg;
+    unet_model_config_default(&cfg, UNET_ARCH_UNET);
+    cfg.depth = 3;
+    cfg.base = 8;
+    cfg.seed = 11;
     TestRng rng;
     test_rng_seed(&rng, seed);
-    *worst_loss_rel = INFINITY;
-    *delta_nmse = INFINITY;
-    int side, out;
-    CHECK(unet_model_valid_input_size(cfg, near, &side, &out) == 0);
-    UnetBackend *be[2] = { test, ref };
-    UnetModel *m[2] = { NULL, NULL };
-    for (int b = 0; b < 2; b++) {
-        m[b] = unet_model_new(cfg, be[b], &err);
-        CHECK_MSG(m[b] != NULL, "%s: %s", be[b]->name, err.message);
-    }
-    if (!m[0] || !m[1]) {
-        unet_model_free(m[0]);
-        unet_model_free(m[1]);
-        return;
-    }
-    const size_t count = unet_model_param_count(m[0]);
-    const int in = cfg->in_channels, k = cfg->classes;
-    size_t xn = (size_t)n * in * side * side, tn = (size_t)n * out * out;
-    float *hx = random_host(&rng, xn, -1, 1), *ht = malloc(tn * sizeof(float));
-    for (size_t i = 0; i < tn; i++)
-        ht[i] = k == 1 ? (float)(test_rng_uniform(&rng, 0, 1) < 0.4f)
-                       : (float)(int)test_rng_uniform(&rng, 0, (float)k - 0.001f);
-    UnetTensor x[2], t[2], loss[2], dl[2];
-    float *mom[2];
-    for (int b = 0; b < 2; b++) {
-        CHECK(be[b]->tensor_init(be[b], &x[b], n, in, side, side) == UNET_OK);
-        CHECK(be[b]->tensor_upload(be[b], &x[b], hx) == UNET_OK);
-        CHECK(be[b]->tensor_init(be[b], &t[b], n, 1, out, out) == UNET_OK);
-        CHECK(be[b]->tensor_upload(be[b], &t[b], ht) == UNET_OK);
-        CHECK(be[b]->tensor_init(be[b], &loss[b], 1, 1, 1, 1) == UNET_OK);
-        CHECK(be[b]->tensor_init(be[b], &dl[b], n, k, out, out) == UNET_OK);
-        mom[b] = be[b]->buffer_alloc(be[b], count);
-        CHECK(mom[b] && be[b]->buffer_fill(be[b], mom[b], count, 0.0f) == UNET_OK);
-    }
-    UnetOptimizerStep sgd = { .lr = 0.01f, .momentum = 0.9f };
-    double worst = 0.0;
-    for (int step = 0; step < 3; step++) {
-        float l[2] = { 0, 0 };
-        for (int b = 0; b < 2; b++) {
-            UnetTensor *logits = NULL;
-            int ok = unet_model_zero_grad(m[b], &err) == UNET_OK &&
-                     unet_model_forward(m[b], &x[b], &logits, 1, &err) == UNET_OK &&
-                     unet_model_loss(m[b], logits, &t[b], NULL, NULL, kind, 1.0f, &loss[b],
-                                     &dl[b], &err) == UNET_OK &&
-                     unet_model_backward(m[b], &dl[b], &err) == UNET_OK;
-            CHECK_MSG(ok, "step %d on %s: %s", step, be[b]->name, err.message);
-            CHECK(be[b]->sgd_update(be[b], unet_model_param_arena(m[b]),
-                                    unet_model_grad_arena(m[b]), mom[b], count, &sgd) == UNET_OK);
-            CHECK(be[b]->tensor_download(be[b], &l[b], &loss[b]) == UNET_OK);
-        }
-        double rel = fabs((double)l[0] - l[1]) / fmax(fabs((double)l[1]), 1e-6);
-        if (!(rel <= worst))
-            worst = rel;
-        CHECK_MSG(rel <= BF16_LOSS_REL, "step %d: loss %.7g (bf16) vs %.7g (fp32 reference)",
-                  step, (double)l[0], (double)l[1]);
-        printf("  side %3d step %d  loss %.6f (bf16) vs %.6f (fp32)  rel %.1e\n", side, step,
-               (double)l[0], (double)l[1], rel);
-    }
-    float *p0 = malloc(count * sizeof(float)), *pc = malloc(count * sizeof(float));
-    float *pr = malloc(count * sizeof(float));
-    CHECK(unet_model_init_host(m[1], cfg->seed, p0, NULL, &err) == UNET_OK);
-    CHECK(test->buffer_download(test, pc, unet_model_param_arena(m[0]), count) == UNET_OK);
-    CHECK(ref->buffer_download(ref, pr, unet_model_param_arena(m[1]), count) == UNET_OK);
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        double dc = (double)pc[i] - p0[i], dr = (double)pr[i] - p0[i];
-        num += (dc - dr) * (dc - dr);
-        den += dr * dr;
-    }
-    double nmse = den > 0.0 ? num / den : num;
-    CHECK_MSG(den > 0.0 && nmse <= BF16_DELTA_NMSE, "parameter change nmse %.3g above %.3g", nmse,
-              BF16_DELTA_NMSE);
-    printf("  %zu parameters, change after 3 steps: nmse %.2e (bound %.1e)\n", count, nmse,
-           BF16_DELTA_NMSE);
-    *worst_loss_rel = worst;
-    *delta_nmse = nmse;
-    for (int b = 0; b < 2; b++) {
-        be[b]->tensor_release(be[b], &x[b]);
-        be[b]->tensor_release(be[b], &t[b]);
-        be[b]->tensor_release(be[b], &loss[b]);
-        be[b]->tensor_release(be[b], &dl[b]);
-        be[b]->buffer_free(be[b], mom[b]);
-        unet_model_free(m[b]);
-    }
-    free(hx);
-    free(ht);
-    free(p0);
-    free(pc);
-    free(pr);
+    const ModelCompare mc = { "unet bf16", { "bf16", "fp32" }, BF16_LOSS_REL, BF16_DELTA_NMSE,
+                              1e-4 };
+    model_compare(test, ref, &cfg, 2, 60, UNET_LOSS_BCE, &rng, &mc, worst_loss_rel, delta_nmse);
 }

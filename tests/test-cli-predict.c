@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "checkpoint.h"
 #include "fileutil.h"
@@ -27,26 +26,16 @@ static UnetBackend *be;
 static int run(const char *fmt, ...) UNET_PRINTF(1, 2);
 static int run(const char *fmt, ...)
 {
-    char args[4096], cmd[8192];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int st = test_run_captured(tmp, "", unet, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/stdout.txt' 2>'%s/stderr.txt'", unet, args, tmp, tmp);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return st;
 }
 
 static char *slurp(const char *name)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
-    unsigned char *data = NULL;
-    size_t len;
-    UnetError err;
-    if (unet_read_file(path, &data, &len, &err) != UNET_OK)
-        return strdup("");
-    return (char *)data;
+    return test_slurp(tmp, name);
 }
 
 static int err_has(const char *s)

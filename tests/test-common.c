@@ -4,7 +4,10 @@
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "fileutil.h"
 
 int test_failures = 0;
 
@@ -101,4 +104,27 @@ char *test_make_temp_dir(const char *tag)
         }
     }
     return path;
+}
+
+int test_run_captured(const char *dir, const char *env, const char *exe, const char *fmt,
+                      va_list ap)
+{
+    char args[4096], cmd[8192];
+    vsnprintf(args, sizeof args, fmt, ap);
+    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s/stdout.txt' 2>'%s/stderr.txt'", env, exe, args,
+             dir, dir);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+char *test_slurp(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unsigned char *data = NULL;
+    size_t len;
+    UnetError err;
+    if (unet_read_file(path, &data, &len, &err) != UNET_OK)
+        return strdup("");
+    return (char *)data;
 }

@@ -1,12 +1,16 @@
 /* test-common.h - small helpers shared by the C tests: checks that report the
- * failing line, a seeded RNG, array comparison, and the meson skip code. */
+ * failing line, a seeded RNG, array comparison, the meson skip code, and
+ * running the unet executable with its output captured. */
 #ifndef UNET_TEST_COMMON_H
 #define UNET_TEST_COMMON_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "error.h" /* UNET_PRINTF */
 
 #define TEST_SKIP_CODE 77
 
@@ -51,5 +55,14 @@ const char *test_shared_data_dir(void);
 
 /* Fresh empty temporary directory under the build dir (or /tmp); caller frees. */
 char *test_make_temp_dir(const char *tag);
+
+/* Runs the shell command `ENV 'EXE' ARGS` (ARGS formatted from fmt, env
+ * may be "") with its stdout and stderr in DIR/stdout.txt and
+ * DIR/stderr.txt; returns the exit status (-1 when it did not exit). */
+int test_run_captured(const char *dir, const char *env, const char *exe, const char *fmt,
+                      va_list ap) UNET_PRINTF(4, 0);
+
+/* The contents of DIR/NAME as a string ("" when unreadable); caller frees. */
+char *test_slurp(const char *dir, const char *name);
 
 #endif

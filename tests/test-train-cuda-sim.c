@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "fileutil.h"
 #include "test-common.h"
@@ -12,36 +11,25 @@
 static const char *unet;
 static char *tmp;
 
-/* Runs `ENV unet ARGS` with stdout and stderr in tmp/out.txt, tmp/err.txt; returns the exit status. */
+/* Runs `ENV unet ARGS` with stdout and stderr in tmp/stdout.txt, tmp/stderr.txt; returns the exit status. */
 static int run(const char *env, const char *fmt, ...) UNET_PRINTF(2, 3);
 static int run(const char *env, const char *fmt, ...)
 {
-    char args[4096], cmd[8192];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int st = test_run_captured(tmp, env, unet, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s/out.txt' 2>'%s/err.txt'", env, unet, args, tmp,
-             tmp);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return st;
 }
 
 static char *slurp(const char *name)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
-    unsigned char *data = NULL;
-    size_t len;
-    UnetError err;
-    if (unet_read_file(path, &data, &len, &err) != UNET_OK)
-        return strdup("");
-    return (char *)data;
+    return test_slurp(tmp, name);
 }
 
 static void show_output(void)
 {
-    char *o = slurp("out.txt"), *e = slurp("err.txt");
+    char *o = slurp("stdout.txt"), *e = slurp("stderr.txt");
     fprintf(stderr, "  stdout: %s\n  stderr: %s\n", o, e);
     free(o);
     free(e);
@@ -151,7 +139,7 @@ int main(void)
     int rc = run(fp32, "train --data '%s/data' %s --epochs 2 --lr 0.01 --device cuda --out '%s/run'",
                  tmp, small, tmp);
     CHECK_MSG(rc == 0, "train --device cuda exited %d", rc);
-    char *out = slurp("out.txt");
+    char *out = slurp("stdout.txt");
     CHECK_MSG(strstr(out, "on cuda:") || strstr(out, "on cuda"), "train did not run on cuda");
     CHECK(strstr(out, "epoch 2/2: train loss") != NULL);
     free(out);
@@ -179,7 +167,7 @@ int main(void)
              "--out '%s/graph'",
              tmp, small, tmp);
     CHECK_MSG(rc == 0, "train --cuda-graphs on exited %d", rc);
-    char *err = slurp("err.txt");
+    char *err = slurp("stderr.txt");
     unsigned long long captures = 0, graph_launches = 0;
     const char *stats = strstr(err, "cudasim: ");
     const char *cap_at = stats ? strstr(stats, " copies, ") : NULL;
@@ -203,7 +191,7 @@ int main(void)
                  "--out '%s/bf16'",
              tmp, small, tmp);
     CHECK_MSG(rc == 0, "train --precision bf16 exited %d", rc);
-    out = slurp("out.txt");
+    out = slurp("stdout.txt");
     CHECK_MSG(strstr(out, "(bf16)") != NULL, "the start message names no bf16: %s", out);
     free(out);
     double l32 = first_loss("run/metrics.csv"), l16 = first_loss("bf16/metrics.csv");
@@ -250,7 +238,7 @@ int main(void)
              "train --data '%s/data' --depth 2 --base 16 --padding same --threads 1 --workers 1 "
              "--steps-per-epoch 1 --epochs 1 --batch 64 --tile 64 --device cuda --out '%s/oom'",
              tmp, tmp);
-    err = slurp("err.txt");
+    err = slurp("stderr.txt");
     CHECK_MSG(rc == 1, "out-of-memory training exited %d", rc);
     CHECK_MSG(strstr(err, "out of GPU memory") && strstr(err, "of 64 MiB") &&
                   count_of(err, "lower the batch size") == 1 && !strstr(err, "smaller batch"),
@@ -262,7 +250,7 @@ int main(void)
     rc = run("UNET_CUDASIM_MEMORY_MB=0",
              "predict --model '%s/run/last.safetensors' --out '%s/p0' --device cuda --quiet '%s/%s'",
              tmp, tmp, tmp, image);
-    err = slurp("err.txt");
+    err = slurp("stderr.txt");
     CHECK_MSG(rc == 1 && strstr(err, "out of GPU memory at start-up") &&
                   !strstr(err, "smaller batch"),
               "exit %d, stderr: %s", rc, err);
@@ -271,7 +259,7 @@ int main(void)
     /* No simulated device: --device cuda names the reason. */
     rc = run("UNET_CUDASIM_DEVICES=0", "train --data '%s/data' %s --epochs 1 --device cuda --out '%s/nodev'",
              tmp, small, tmp);
-    err = slurp("err.txt");
+    err = slurp("stderr.txt");
     CHECK_MSG(rc == 1 && strstr(err, "no CUDA device is visible"), "exit %d, stderr: %s", rc, err);
     free(err);
 

@@ -310,103 +310,62 @@ static UnetStatus bf16_operands(UnetCudaBackend *cb, const float *src_a, size_t 
 
 /* ---- the three cuDNN passes ---------------------------------------------- */
 
-/* y = conv(x, w) (+ y when beta is 1), dx = conv^T(dy, w) (+ dx), dw +=
- * correlation of x with dy. In BF16 precision cuDNN writes a bf16 result
- * (beta 0) that is then written or added in fp32. */
-static UnetStatus run_forward(UnetCudaBackend *cb, const UnetCudaConvShape *s, float *y,
-                              const float *x, const float *w, float beta, const char *op)
+/* One pass: FWD y = conv(x, w) (+ y when beta is 1), BWD_DATA dx =
+ * conv^T(dy, w) (+ dx), BWD_FILTER dw (+)= correlation of x with dy (beta
+ * 1: added). in_a and in_b are the pass's inputs in the order of `roles`.
+ * In BF16 precision cuDNN writes a bf16 result (beta 0) that is then written
+ * or added in fp32. */
+static UnetStatus run_pass(UnetCudaBackend *cb, UnetCudaConvDir dir, const UnetCudaConvShape *s,
+                           float *out, const float *in_a, const float *in_b, float beta,
+                           const char *op)
 {
-    const void *xp = x, *wp = w;
-    void *yp = y;
+    /* Tensor roles of in_a, in_b and out per direction: 0 x, 1 w, 2 y. */
+    static const int roles[3][3] = { { 0, 1, 2 }, { 2, 1, 0 }, { 0, 2, 1 } };
+    const int *r = roles[dir];
+    const size_t count[3] = { count_x(s), count_w(s), count_y(s) };
+    const void *t[3]; /* x, w, y as cuDNN gets them; the output's slot stays NULL */
+    t[r[0]] = in_a;
+    t[r[1]] = in_b;
+    t[r[2]] = NULL;
+    void *outp = out;
     float b = beta;
-    uint16_t *xb = NULL, *wb = NULL, *yb = NULL;
+    uint16_t *ab = NULL, *bb = NULL, *ob = NULL;
     UnetStatus st;
     if (conv_precision(cb) == UNET_PRECISION_BF16) {
-        st = bf16_operands(cb, x, count_x(s), w, count_w(s), count_y(s), &xb, &wb, &yb, op);
+        st = bf16_operands(cb, in_a, count[r[0]], in_b, count[r[1]], count[r[2]], &ab, &bb, &ob,
+                           op);
         if (st != UNET_OK)
             return st;
-        xp = xb;
-        wp = wb;
-        yp = yb;
+        t[r[0]] = ab;
+        t[r[1]] = bb;
+        outp = ob;
         b = 0.0f;
     }
-    const UnetCudaConvAlgo *a;
-    st = prepare(cb, UNET_CUDA_CONV_FWD, s, xp, wp, NULL, op, &a);
+    const UnetCudaConvAlgo *a = NULL;
+    st = prepare(cb, dir, s, t[0], t[1], t[2], op, &a);
     if (st != UNET_OK)
         return st;
     const float one = 1.0f;
-    UNET_CUDNN_TRY(cb, op, cudnnConvolutionForward(cb->cudnn, &one, cb->x_desc, xp, cb->w_desc, wp,
-                                                   cb->conv_desc,
-                                                   (cudnnConvolutionFwdAlgo_t)a->algo,
-                                                   cb->workspace, a->workspace, &b,
-                                                   cb->y_desc, yp));
-    if (yb)
-        UNET_CUDA_LAUNCH(cb, op, unet_bf16_to_float_cuda(cb->stream, y, yb, count_y(s),
+    if (dir == UNET_CUDA_CONV_FWD)
+        UNET_CUDNN_TRY(cb, op, cudnnConvolutionForward(cb->cudnn, &one, cb->x_desc, t[0],
+                                                       cb->w_desc, t[1], cb->conv_desc,
+                                                       (cudnnConvolutionFwdAlgo_t)a->algo,
+                                                       cb->workspace, a->workspace, &b,
+                                                       cb->y_desc, outp));
+    else if (dir == UNET_CUDA_CONV_BWD_DATA)
+        UNET_CUDNN_TRY(cb, op, cudnnConvolutionBackwardData(cb->cudnn, &one, cb->w_desc, t[1],
+                                                            cb->y_desc, t[2], cb->conv_desc,
+                                                            (cudnnConvolutionBwdDataAlgo_t)a->algo,
+                                                            cb->workspace, a->workspace, &b,
+                                                            cb->x_desc, outp));
+    else
+        UNET_CUDNN_TRY(cb, op, cudnnConvolutionBackwardFilter(
+                                   cb->cudnn, &one, cb->x_desc, t[0], cb->y_desc, t[2],
+                                   cb->conv_desc, (cudnnConvolutionBwdFilterAlgo_t)a->algo,
+                                   cb->workspace, a->workspace, &b, cb->w_desc, outp));
+    if (ob)
+        UNET_CUDA_LAUNCH(cb, op, unet_bf16_to_float_cuda(cb->stream, out, ob, count[r[2]],
                                                          beta != 0.0f));
-    return UNET_OK;
-}
-
-static UnetStatus run_backward_data(UnetCudaBackend *cb, const UnetCudaConvShape *s, float *dx,
-                                    const float *dy, const float *w, float beta, const char *op)
-{
-    const void *dyp = dy, *wp = w;
-    void *dxp = dx;
-    float b = beta;
-    uint16_t *dyb = NULL, *wb = NULL, *dxb = NULL;
-    UnetStatus st;
-    if (conv_precision(cb) == UNET_PRECISION_BF16) {
-        st = bf16_operands(cb, dy, count_y(s), w, count_w(s), count_x(s), &dyb, &wb, &dxb, op);
-        if (st != UNET_OK)
-            return st;
-        dyp = dyb;
-        wp = wb;
-        dxp = dxb;
-        b = 0.0f;
-    }
-    const UnetCudaConvAlgo *a;
-    st = prepare(cb, UNET_CUDA_CONV_BWD_DATA, s, NULL, wp, dyp, op, &a);
-    if (st != UNET_OK)
-        return st;
-    const float one = 1.0f;
-    UNET_CUDNN_TRY(cb, op, cudnnConvolutionBackwardData(cb->cudnn, &one, cb->w_desc, wp,
-                                                        cb->y_desc, dyp, cb->conv_desc,
-                                                        (cudnnConvolutionBwdDataAlgo_t)a->algo,
-                                                        cb->workspace, a->workspace, &b,
-                                                        cb->x_desc, dxp));
-    if (dxb)
-        UNET_CUDA_LAUNCH(cb, op, unet_bf16_to_float_cuda(cb->stream, dx, dxb, count_x(s),
-                                                         beta != 0.0f));
-    return UNET_OK;
-}
-
-static UnetStatus run_backward_filter(UnetCudaBackend *cb, const UnetCudaConvShape *s, float *dw,
-                                      const float *x, const float *dy, const char *op)
-{
-    const void *xp = x, *dyp = dy;
-    void *dwp = dw;
-    float b = 1.0f;
-    uint16_t *xb = NULL, *dyb = NULL, *dwb = NULL;
-    UnetStatus st;
-    if (conv_precision(cb) == UNET_PRECISION_BF16) {
-        st = bf16_operands(cb, x, count_x(s), dy, count_y(s), count_w(s), &xb, &dyb, &dwb, op);
-        if (st != UNET_OK)
-            return st;
-        xp = xb;
-        dyp = dyb;
-        dwp = dwb;
-        b = 0.0f;
-    }
-    const UnetCudaConvAlgo *a;
-    st = prepare(cb, UNET_CUDA_CONV_BWD_FILTER, s, xp, NULL, dyp, op, &a);
-    if (st != UNET_OK)
-        return st;
-    const float one = 1.0f;
-    UNET_CUDNN_TRY(cb, op, cudnnConvolutionBackwardFilter(
-                               cb->cudnn, &one, cb->x_desc, xp, cb->y_desc, dyp, cb->conv_desc,
-                               (cudnnConvolutionBwdFilterAlgo_t)a->algo, cb->workspace,
-                               a->workspace, &b, cb->w_desc, dwp));
-    if (dwb) /* weight gradients are added into */
-        UNET_CUDA_LAUNCH(cb, op, unet_bf16_to_float_cuda(cb->stream, dw, dwb, count_w(s), 1));
     return UNET_OK;
 }
 
@@ -469,7 +428,7 @@ static UnetStatus cuda_conv2d_forward(UnetBackend *be, UnetTensor *y, const Unet
     if (st == UNET_OK && b)
         st = unet_cuda_check_count(cb, op, "b", b, (size_t)s.co);
     if (st == UNET_OK)
-        st = run_forward(cb, &s, y->data, x->data, w->data, 0.0f, op);
+        st = run_pass(cb, UNET_CUDA_CONV_FWD, &s, y->data, x->data, w->data, 0.0f, op);
     if (st != UNET_OK)
         return st;
     if (b)
@@ -496,9 +455,10 @@ static UnetStatus cuda_conv2d_backward(UnetBackend *be, UnetTensor *dx, UnetTens
     if (st == UNET_OK && db)
         st = unet_cuda_check_count(cb, op, "db", db, (size_t)s.co);
     if (st == UNET_OK && dx)
-        st = run_backward_data(cb, &s, dx->data, dy->data, w->data, accumulate ? 1.0f : 0.0f, op);
+        st = run_pass(cb, UNET_CUDA_CONV_BWD_DATA, &s, dx->data, dy->data, w->data,
+                         accumulate ? 1.0f : 0.0f, op);
     if (st == UNET_OK)
-        st = run_backward_filter(cb, &s, dw->data, x->data, dy->data, op);
+        st = run_pass(cb, UNET_CUDA_CONV_BWD_FILTER, &s, dw->data, x->data, dy->data, 1.0f, op);
     if (st == UNET_OK && db)
         st = bias_grad(cb, db, dy, op);
     return st;
@@ -543,7 +503,7 @@ static UnetStatus cuda_upconv2x2_forward(UnetBackend *be, UnetTensor *y, const U
     if (st == UNET_OK && b)
         st = unet_cuda_check_count(cb, op, "b", b, (size_t)s.ci);
     if (st == UNET_OK)
-        st = run_backward_data(cb, &s, y->data, x->data, w->data, 0.0f, op);
+        st = run_pass(cb, UNET_CUDA_CONV_BWD_DATA, &s, y->data, x->data, w->data, 0.0f, op);
     if (st != UNET_OK)
         return st;
     if (b)
@@ -570,9 +530,10 @@ static UnetStatus cuda_upconv2x2_backward(UnetBackend *be, UnetTensor *dx, UnetT
     if (st == UNET_OK && db)
         st = unet_cuda_check_count(cb, op, "db", db, (size_t)s.ci);
     if (st == UNET_OK && dx)
-        st = run_forward(cb, &s, dx->data, dy->data, w->data, accumulate ? 1.0f : 0.0f, op);
+        st = run_pass(cb, UNET_CUDA_CONV_FWD, &s, dx->data, dy->data, w->data,
+                         accumulate ? 1.0f : 0.0f, op);
     if (st == UNET_OK)
-        st = run_backward_filter(cb, &s, dw->data, dy->data, x->data, op);
+        st = run_pass(cb, UNET_CUDA_CONV_BWD_FILTER, &s, dw->data, dy->data, x->data, 1.0f, op);
     if (st == UNET_OK && db)
         st = bias_grad(cb, db, dy, op);
     return st;

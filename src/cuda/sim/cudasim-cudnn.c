@@ -20,6 +20,7 @@
 #include <cudnn.h>
 
 #include "cudasim.h"
+#include "kernels.h"
 
 typedef struct SimTensor {
     int set;
@@ -159,43 +160,42 @@ static size_t type_size(cudnnDataType_t t)
     return t == CUDNN_DATA_FLOAT ? 4 : 2;
 }
 
-cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format,
-                                         cudnnDataType_t type, int n, int c, int h, int w)
+/* What cudnnSetTensor4dDescriptor and cudnnSetFilter4dDescriptor check
+ * (what: "tensors" or "filters"). */
+static cudnnStatus_t check_4d(const void *d, const char *call, const char *what,
+                              cudnnTensorFormat_t format, cudnnDataType_t type, int n, int c,
+                              int h, int w)
 {
     if (!d)
-        return fail(CUDNN_STATUS_BAD_PARAM, "cudnnSetTensor4dDescriptor: descriptor is NULL");
+        return fail(CUDNN_STATUS_BAD_PARAM, "%s: descriptor is NULL", call);
     if (format != CUDNN_TENSOR_NCHW)
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, "cudasim: only NCHW tensors are simulated");
+        return fail(CUDNN_STATUS_NOT_SUPPORTED, "cudasim: only NCHW %s are simulated", what);
     if (!type_ok(type))
         return fail(CUDNN_STATUS_NOT_SUPPORTED, "cudasim: data type %d is not simulated",
                     (int)type);
     if (n <= 0 || c <= 0 || h <= 0 || w <= 0)
-        return fail(CUDNN_STATUS_BAD_PARAM, "cudnnSetTensor4dDescriptor: bad dims [%d,%d,%d,%d]",
-                    n, c, h, w);
-    d->t = (SimTensor){ 1, type, n, c, h, w };
+        return fail(CUDNN_STATUS_BAD_PARAM, "%s: bad dims [%d,%d,%d,%d]", call, n, c, h, w);
     return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format,
+                                         cudnnDataType_t type, int n, int c, int h, int w)
+{
+    cudnnStatus_t s = check_4d(d, "cudnnSetTensor4dDescriptor", "tensors", format, type, n, c, h,
+                               w);
+    if (s == CUDNN_STATUS_SUCCESS)
+        d->t = (SimTensor){ 1, type, n, c, h, w };
+    return s;
 }
 
 cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t type,
                                          cudnnTensorFormat_t format, int k, int c, int h, int w)
 {
-    if (!d)
-        return fail(CUDNN_STATUS_BAD_PARAM, "cudnnSetFilter4dDescriptor: descriptor is NULL");
-    if (format != CUDNN_TENSOR_NCHW)
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, "cudasim: only NCHW filters are simulated");
-    if (!type_ok(type))
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, "cudasim: data type %d is not simulated",
-                    (int)type);
-    if (k <= 0 || c <= 0 || h <= 0 || w <= 0)
-        return fail(CUDNN_STATUS_BAD_PARAM, "cudnnSetFilter4dDescriptor: bad dims [%d,%d,%d,%d]",
-                    k, c, h, w);
-    d->set = 1;
-    d->type = type;
-    d->k = k;
-    d->c = c;
-    d->h = h;
-    d->w = w;
-    return CUDNN_STATUS_SUCCESS;
+    cudnnStatus_t s = check_4d(d, "cudnnSetFilter4dDescriptor", "filters", format, type, k, c, h,
+                               w);
+    if (s == CUDNN_STATUS_SUCCESS)
+        *d = (struct cudnnFilterStruct){ 1, type, k, c, h, w };
+    return s;
 }
 
 cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t d, int pad_h, int pad_w,
@@ -312,24 +312,6 @@ static cudnnStatus_t check_job(const char *call, const Job *j)
     return CUDNN_STATUS_SUCCESS;
 }
 
-static float bf16_to_float(uint16_t b)
-{
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static uint16_t float_to_bf16(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN stays a (quiet) NaN */
-        return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1);
-    return (uint16_t)(u >> 16);
-}
-
 /* Float copy of count values of type t (or the data itself when float). */
 static const float *load(const void *p, size_t count, cudnnDataType_t t, float **owned)
 {
@@ -340,7 +322,7 @@ static const float *load(const void *p, size_t count, cudnnDataType_t t, float *
     if (!f)
         cudasim_fatal("out of host memory");
     for (size_t i = 0; i < count; i++)
-        f[i] = bf16_to_float(((const uint16_t *)p)[i]);
+        f[i] = unet_k_bf16_to_float(((const uint16_t *)p)[i]);
     *owned = f;
     return f;
 }
@@ -527,8 +509,8 @@ static void run_job(void *ctx)
         for (size_t i = 0; i < nout; i++) {
             float v = j->alpha * acc[i];
             if (j->beta != 0.0f)
-                v += j->beta * bf16_to_float(out[i]);
-            out[i] = float_to_bf16(v);
+                v += j->beta * unet_k_bf16_to_float(out[i]);
+            out[i] = unet_k_float_to_bf16(v);
         }
     }
     free(acc);
@@ -595,6 +577,32 @@ static cudnnStatus_t scaling(const void *alpha, const void *beta, Job *j, const 
     return CUDNN_STATUS_SUCCESS;
 }
 
+/* The three convolution calls: descriptors in the convolution's roles (x
+ * its input, w its filter, y its output), data pointers in the call's order
+ * (in_a, in_b, out; see Job). */
+static cudnnStatus_t convolution(cudnnHandle_t handle, int dir, const void *alpha,
+                                 const void *beta, const cudnnTensorDescriptor_t xDesc,
+                                 const cudnnFilterDescriptor_t wDesc,
+                                 const cudnnConvolutionDescriptor_t convDesc,
+                                 const cudnnTensorDescriptor_t yDesc, const void *in_a,
+                                 const void *in_b, void *out, int algo, void *workSpace,
+                                 size_t workSpaceSizeInBytes, const char *call)
+{
+    Job j;
+    cudnnStatus_t s;
+    if (!handle)
+        return fail(CUDNN_STATUS_BAD_PARAM, "%s: handle is NULL", call);
+    if ((s = make_job(&j, dir, xDesc, wDesc, convDesc, yDesc, call)) != CUDNN_STATUS_SUCCESS)
+        return s;
+    j.in_a = in_a;
+    j.in_b = in_b;
+    j.out = out;
+    if ((s = check_job(call, &j)) != CUDNN_STATUS_SUCCESS ||
+        (s = scaling(alpha, beta, &j, call)) != CUDNN_STATUS_SUCCESS)
+        return s;
+    return enqueue_job(handle, &j, algo, workSpace, workSpaceSizeInBytes, call);
+}
+
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void *alpha,
                                       const cudnnTensorDescriptor_t xDesc, const void *x,
                                       const cudnnFilterDescriptor_t wDesc, const void *w,
@@ -603,20 +611,8 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void *alpha,
                                       size_t workSpaceSizeInBytes, const void *beta,
                                       const cudnnTensorDescriptor_t yDesc, void *y)
 {
-    const char *call = "cudnnConvolutionForward";
-    Job j;
-    cudnnStatus_t s;
-    if (!handle)
-        return fail(CUDNN_STATUS_BAD_PARAM, "%s: handle is NULL", call);
-    if ((s = make_job(&j, DIR_FWD, xDesc, wDesc, convDesc, yDesc, call)) != CUDNN_STATUS_SUCCESS)
-        return s;
-    j.in_a = x;
-    j.in_b = w;
-    j.out = y;
-    if ((s = check_job(call, &j)) != CUDNN_STATUS_SUCCESS ||
-        (s = scaling(alpha, beta, &j, call)) != CUDNN_STATUS_SUCCESS)
-        return s;
-    return enqueue_job(handle, &j, (int)algo, workSpace, workSpaceSizeInBytes, call);
+    return convolution(handle, DIR_FWD, alpha, beta, xDesc, wDesc, convDesc, yDesc, x, w, y,
+                       (int)algo, workSpace, workSpaceSizeInBytes, "cudnnConvolutionForward");
 }
 
 cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void *alpha,
@@ -627,21 +623,9 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void *alp
                                            size_t workSpaceSizeInBytes, const void *beta,
                                            const cudnnTensorDescriptor_t dxDesc, void *dx)
 {
-    const char *call = "cudnnConvolutionBackwardData";
-    Job j;
-    cudnnStatus_t s;
-    if (!handle)
-        return fail(CUDNN_STATUS_BAD_PARAM, "%s: handle is NULL", call);
-    if ((s = make_job(&j, DIR_BWD_DATA, dxDesc, wDesc, convDesc, dyDesc, call)) !=
-        CUDNN_STATUS_SUCCESS)
-        return s;
-    j.in_a = w;
-    j.in_b = dy;
-    j.out = dx;
-    if ((s = check_job(call, &j)) != CUDNN_STATUS_SUCCESS ||
-        (s = scaling(alpha, beta, &j, call)) != CUDNN_STATUS_SUCCESS)
-        return s;
-    return enqueue_job(handle, &j, (int)algo, workSpace, workSpaceSizeInBytes, call);
+    return convolution(handle, DIR_BWD_DATA, alpha, beta, dxDesc, wDesc, convDesc, dyDesc, w, dy,
+                       dx, (int)algo, workSpace, workSpaceSizeInBytes,
+                       "cudnnConvolutionBackwardData");
 }
 
 cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void *alpha,
@@ -652,101 +636,98 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void *a
                                              size_t workSpaceSizeInBytes, const void *beta,
                                              const cudnnFilterDescriptor_t dwDesc, void *dw)
 {
-    const char *call = "cudnnConvolutionBackwardFilter";
-    Job j;
-    cudnnStatus_t s;
-    if (!handle)
-        return fail(CUDNN_STATUS_BAD_PARAM, "%s: handle is NULL", call);
-    if ((s = make_job(&j, DIR_BWD_FILTER, xDesc, dwDesc, convDesc, dyDesc, call)) !=
-        CUDNN_STATUS_SUCCESS)
-        return s;
-    j.in_a = x;
-    j.in_b = dy;
-    j.out = dw;
-    if ((s = check_job(call, &j)) != CUDNN_STATUS_SUCCESS ||
-        (s = scaling(alpha, beta, &j, call)) != CUDNN_STATUS_SUCCESS)
-        return s;
-    return enqueue_job(handle, &j, (int)algo, workSpace, workSpaceSizeInBytes, call);
+    return convolution(handle, DIR_BWD_FILTER, alpha, beta, xDesc, dwDesc, convDesc, dyDesc, x, dy,
+                       dw, (int)algo, workSpace, workSpaceSizeInBytes,
+                       "cudnnConvolutionBackwardFilter");
 }
 
 /* Find*Ex: runs the convolution once (synchronously, like cuDNN, which
  * times it) into the given output and reports the two algorithms: the one
- * with a workspace first when it fits in what was given. */
-static cudnnStatus_t find(cudnnHandle_t handle, Job *j, int requested, int *returned,
-                          int *algos, cudnnStatus_t *status, size_t *memory, float *time,
-                          cudnnMathType_t *math, void *ws, size_t ws_size, const char *call)
+ * with a workspace first when it fits in what was given. Arguments as for
+ * convolution(); the results go to r and their count to *returned. */
+typedef struct FindResult {
+    int n;
+    int algo[2];
+    cudnnStatus_t status[2];
+    size_t memory[2];
+    float time[2];
+    cudnnMathType_t math[2];
+} FindResult;
+
+static cudnnStatus_t find(cudnnHandle_t handle, int dir, const cudnnTensorDescriptor_t xDesc,
+                          const cudnnFilterDescriptor_t wDesc,
+                          const cudnnConvolutionDescriptor_t convDesc,
+                          const cudnnTensorDescriptor_t yDesc, const void *in_a, const void *in_b,
+                          void *out, int requested, int *returned, const void *perf, void *ws,
+                          size_t ws_size, const char *call, FindResult *r)
 {
-    cudnnStatus_t s;
-    if (!handle || !returned || requested < 1)
-        return fail(CUDNN_STATUS_BAD_PARAM, "%s: bad handle, count or result pointer", call);
-    if ((s = check_job(call, j)) != CUDNN_STATUS_SUCCESS)
+    Job j;
+    cudnnStatus_t s = make_job(&j, dir, xDesc, wDesc, convDesc, yDesc, call);
+    if (s != CUDNN_STATUS_SUCCESS)
         return s;
-    j->alpha = 1.0f;
-    j->beta = 0.0f;
+    if (!returned)
+        return fail(CUDNN_STATUS_BAD_PARAM, "%s: returnedAlgoCount is NULL", call);
+    j.in_a = in_a;
+    j.in_b = in_b;
+    j.out = out;
+    if (!perf)
+        return fail(CUDNN_STATUS_BAD_PARAM, "%s: perfResults is NULL", call);
+    if (requested > 2)
+        requested = 2;
+    if (!handle || requested < 1)
+        return fail(CUDNN_STATUS_BAD_PARAM, "%s: bad handle, count or result pointer", call);
+    if ((s = check_job(call, &j)) != CUDNN_STATUS_SUCCESS)
+        return s;
+    j.alpha = 1.0f;
+    j.beta = 0.0f;
     cudaError_t e = cudasim_stream_drain(handle->stream);
     if (e != cudaSuccess)
         return fail(CUDNN_STATUS_EXECUTION_FAILED, "%s: %s", call, cudaGetErrorString(e));
-    if ((s = enqueue_job(handle, j, 0, NULL, 0, call)) != CUDNN_STATUS_SUCCESS)
+    if ((s = enqueue_job(handle, &j, 0, NULL, 0, call)) != CUDNN_STATUS_SUCCESS)
         return s;
     if ((e = cudasim_stream_drain(handle->stream)) != cudaSuccess)
         return fail(CUDNN_STATUS_EXECUTION_FAILED, "%s: %s", call, cudaGetErrorString(e));
     int n = 0;
-    size_t need = algo_workspace(j, 1);
     int order[2] = { 1, 0 };
     for (int i = 0; i < 2 && n < requested; i++) {
         int algo = order[i];
-        size_t mem = algo_workspace(j, algo);
-        algos[n] = algo;
-        memory[n] = mem;
-        status[n] = mem <= ws_size && (mem == 0 || ws) ? CUDNN_STATUS_SUCCESS
-                                                       : CUDNN_STATUS_NOT_SUPPORTED;
-        time[n] = algo == 1 ? 1.0f : 2.0f;
-        math[n] = j->conv.math == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+        size_t mem = algo_workspace(&j, algo);
+        r->algo[n] = algo;
+        r->memory[n] = mem;
+        r->status[n] = mem <= ws_size && (mem == 0 || ws) ? CUDNN_STATUS_SUCCESS
+                                                          : CUDNN_STATUS_NOT_SUPPORTED;
+        r->time[n] = algo == 1 ? 1.0f : 2.0f;
+        r->math[n] = j.conv.math == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
         n++;
     }
-    (void)need;
     /* cuDNN lists the successful results first. */
-    if (n == 2 && status[0] != CUDNN_STATUS_SUCCESS && status[1] == CUDNN_STATUS_SUCCESS) {
-        int ta = algos[0];
-        algos[0] = algos[1];
-        algos[1] = ta;
-        cudnnStatus_t ts = status[0];
-        status[0] = status[1];
-        status[1] = ts;
-        size_t tm = memory[0];
-        memory[0] = memory[1];
-        memory[1] = tm;
+    if (n == 2 && r->status[0] != CUDNN_STATUS_SUCCESS && r->status[1] == CUDNN_STATUS_SUCCESS) {
+        int ta = r->algo[0];
+        r->algo[0] = r->algo[1];
+        r->algo[1] = ta;
+        cudnnStatus_t ts = r->status[0];
+        r->status[0] = r->status[1];
+        r->status[1] = ts;
+        size_t tm = r->memory[0];
+        r->memory[0] = r->memory[1];
+        r->memory[1] = tm;
     }
+    r->n = n;
     *returned = n;
     return CUDNN_STATUS_SUCCESS;
 }
 
-#define FIND_BODY(PerfType, AlgoType)                                                      \
-    int algos[2];                                                                          \
-    cudnnStatus_t status[2];                                                               \
-    size_t memory[2];                                                                      \
-    float time[2];                                                                         \
-    cudnnMathType_t math[2];                                                               \
-    int n = 0;                                                                             \
-    if (!perfResults)                                                                      \
-        return fail(CUDNN_STATUS_BAD_PARAM, "%s: perfResults is NULL", call);              \
-    cudnnStatus_t s = find(handle, &j, requestedAlgoCount < 2 ? requestedAlgoCount : 2, &n, \
-                           algos, status, memory, time, math, workSpace,                   \
-                           workSpaceSizeInBytes, call);                                    \
-    if (s != CUDNN_STATUS_SUCCESS)                                                         \
-        return s;                                                                          \
-    for (int i = 0; i < n; i++) {                                                          \
-        PerfType *p = &perfResults[i];                                                     \
-        memset(p, 0, sizeof *p);                                                           \
-        p->algo = (AlgoType)algos[i];                                                      \
-        p->status = status[i];                                                             \
-        p->time = time[i];                                                                 \
-        p->memory = memory[i];                                                             \
-        p->determinism = CUDNN_DETERMINISTIC;                                              \
-        p->mathType = math[i];                                                             \
-    }                                                                                      \
-    *returnedAlgoCount = n;                                                                \
-    return CUDNN_STATUS_SUCCESS;
+/* The perf structs of the three directions differ only in their algo type. */
+#define FILL_PERF(perf, AlgoType, r)                          \
+    for (int i_ = 0; i_ < (r).n; i_++) {                      \
+        memset(&(perf)[i_], 0, sizeof(perf)[i_]);             \
+        (perf)[i_].algo = (AlgoType)(r).algo[i_];             \
+        (perf)[i_].status = (r).status[i_];                   \
+        (perf)[i_].time = (r).time[i_];                       \
+        (perf)[i_].memory = (r).memory[i_];                   \
+        (perf)[i_].determinism = CUDNN_DETERMINISTIC;         \
+        (perf)[i_].mathType = (r).math[i_];                   \
+    }
 
 cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(
     cudnnHandle_t handle, const cudnnTensorDescriptor_t xDesc, const void *x,
@@ -755,17 +736,13 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(
     int *returnedAlgoCount, cudnnConvolutionFwdAlgoPerf_t *perfResults, void *workSpace,
     size_t workSpaceSizeInBytes)
 {
-    const char *call = "cudnnFindConvolutionForwardAlgorithmEx";
-    Job j;
-    cudnnStatus_t s0 = make_job(&j, DIR_FWD, xDesc, wDesc, convDesc, yDesc, call);
-    if (s0 != CUDNN_STATUS_SUCCESS)
-        return s0;
-    if (!returnedAlgoCount)
-        return fail(CUDNN_STATUS_BAD_PARAM, "%s: returnedAlgoCount is NULL", call);
-    j.in_a = x;
-    j.in_b = w;
-    j.out = y;
-    FIND_BODY(cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t)
+    FindResult r = { 0 };
+    cudnnStatus_t s = find(handle, DIR_FWD, xDesc, wDesc, convDesc, yDesc, x, w, y,
+                           requestedAlgoCount, returnedAlgoCount, perfResults, workSpace,
+                           workSpaceSizeInBytes, "cudnnFindConvolutionForwardAlgorithmEx", &r);
+    if (s == CUDNN_STATUS_SUCCESS)
+        FILL_PERF(perfResults, cudnnConvolutionFwdAlgo_t, r);
+    return s;
 }
 
 cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(
@@ -775,17 +752,14 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(
     const int requestedAlgoCount, int *returnedAlgoCount,
     cudnnConvolutionBwdDataAlgoPerf_t *perfResults, void *workSpace, size_t workSpaceSizeInBytes)
 {
-    const char *call = "cudnnFindConvolutionBackwardDataAlgorithmEx";
-    Job j;
-    cudnnStatus_t s0 = make_job(&j, DIR_BWD_DATA, dxDesc, wDesc, convDesc, dyDesc, call);
-    if (s0 != CUDNN_STATUS_SUCCESS)
-        return s0;
-    if (!returnedAlgoCount)
-        return fail(CUDNN_STATUS_BAD_PARAM, "%s: returnedAlgoCount is NULL", call);
-    j.in_a = w;
-    j.in_b = dy;
-    j.out = dx;
-    FIND_BODY(cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t)
+    FindResult r = { 0 };
+    cudnnStatus_t s = find(handle, DIR_BWD_DATA, dxDesc, wDesc, convDesc, dyDesc, w, dy, dx,
+                           requestedAlgoCount, returnedAlgoCount, perfResults, workSpace,
+                           workSpaceSizeInBytes, "cudnnFindConvolutionBackwardDataAlgorithmEx",
+                           &r);
+    if (s == CUDNN_STATUS_SUCCESS)
+        FILL_PERF(perfResults, cudnnConvolutionBwdDataAlgo_t, r);
+    return s;
 }
 
 cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
@@ -796,15 +770,12 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
     cudnnConvolutionBwdFilterAlgoPerf_t *perfResults, void *workSpace,
     size_t workSpaceSizeInBytes)
 {
-    const char *call = "cudnnFindConvolutionBackwardFilterAlgorithmEx";
-    Job j;
-    cudnnStatus_t s0 = make_job(&j, DIR_BWD_FILTER, xDesc, dwDesc, convDesc, dyDesc, call);
-    if (s0 != CUDNN_STATUS_SUCCESS)
-        return s0;
-    if (!returnedAlgoCount)
-        return fail(CUDNN_STATUS_BAD_PARAM, "%s: returnedAlgoCount is NULL", call);
-    j.in_a = x;
-    j.in_b = y;
-    j.out = dw;
-    FIND_BODY(cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t)
+    FindResult r = { 0 };
+    cudnnStatus_t s = find(handle, DIR_BWD_FILTER, xDesc, dwDesc, convDesc, dyDesc, x, y, dw,
+                           requestedAlgoCount, returnedAlgoCount, perfResults, workSpace,
+                           workSpaceSizeInBytes, "cudnnFindConvolutionBackwardFilterAlgorithmEx",
+                           &r);
+    if (s == CUDNN_STATUS_SUCCESS)
+        FILL_PERF(perfResults, cudnnConvolutionBwdFilterAlgo_t, r);
+    return s;
 }
