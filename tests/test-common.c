@@ -1,6 +1,7 @@
 /* test-common.c - helpers shared by the C tests. */
 #include "test-common.h"
 
+#include <ftw.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -104,6 +105,21 @@ char *test_make_temp_dir(const char *tag)
         }
     }
     return path;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    (void)remove(path); /* keep going past what cannot be removed */
+    return 0;
+}
+
+void test_remove_tree(const char *dir)
+{
+    if (dir)
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int test_run_captured(const char *dir, const char *env, const char *exe, const char *fmt,

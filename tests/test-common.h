@@ -55,6 +55,8 @@ const char *test_shared_data_dir(void);
 
 /* Fresh empty temporary directory under the build dir (or /tmp); caller frees. */
 char *test_make_temp_dir(const char *tag);
+/* Removes dir and everything below it (best effort: a test's leftovers). */
+void test_remove_tree(const char *dir);
 
 /* Runs the shell command `ENV 'EXE' ARGS` (ARGS formatted from fmt, env
  * may be "") with its stdout and stderr in DIR/stdout.txt and
