@@ -606,7 +606,7 @@ static void device_row(UnetTrainPage *page, UnetForm *f)
         f, _("Pre_cision"), "precision", precision_ids, prec_labels,
         _("Number format of the convolutions on the GPU.\n"
           "fp32: full single precision everywhere.\n"
-          "tf32: fp32 numbers; convolutions and matrix products use the tensor cores of Ampere and newer GPUs.\n"
+          "tf32: fp32 numbers; convolutions run on the tensor cores of Ampere and newer GPUs.\n"
           "bf16: convolutions computed in bfloat16 with fp32 master weights, gradients and optimizer; CUDA "
           "only.\n"
           "On the CPU every precision computes fp32 and bf16 is refused, so CPU runs use fp32."));
