@@ -117,6 +117,20 @@ gboolean unet_ui_model_config_from_settings(GSettings *s, int in_channels, UnetM
     return TRUE;
 }
 
+UnetPrecision unet_ui_precision_from_settings(GSettings *s, gboolean cuda)
+{
+    /* The CPU computes fp32 whatever is chosen and refuses bf16, so a CPU
+     * run asks for fp32 and never fails on the setting. */
+    if (!cuda)
+        return UNET_PRECISION_FP32;
+    char *v = g_settings_get_string(s, "precision");
+    UnetPrecision p = UNET_PRECISION_TF32;
+    if (unet_precision_parse(v, &p, NULL) != UNET_OK)
+        p = UNET_PRECISION_TF32;
+    g_free(v);
+    return p;
+}
+
 gboolean unet_ui_train_config_from_settings(GSettings *s, const char *data_dir, const UnetModelConfig *model,
                                             UnetTrainConfig *cfg, GError **error)
 {
@@ -174,8 +188,12 @@ gboolean unet_ui_train_config_from_settings(GSettings *s, const char *data_dir, 
     cfg->lr_test.diverge_factor = g_settings_get_double(s, "lr-test-divergence");
 
     char *dev = g_settings_get_string(s, "device");
-    g_strlcpy(cfg->device, !g_strcmp0(dev, "cuda") && unet_ui_devices()->cuda ? "cuda" : "cpu", sizeof cfg->device);
+    gboolean cuda = !g_strcmp0(dev, "cuda") && unet_ui_devices()->cuda;
     g_free(dev);
+    g_strlcpy(cfg->device, cuda ? "cuda" : "cpu", sizeof cfg->device);
+    cfg->precision = unet_ui_precision_from_settings(s, cuda);
+    /* The switch keeps its value while the CPU is chosen; CPU runs never capture graphs. */
+    cfg->cuda_graphs = cuda && g_settings_get_boolean(s, "cuda-graphs");
     /* One core stays with the window so it never waits for the trainer. */
     int cores = (int)g_get_num_processors();
     cfg->threads = MAX(1, cores - 1);

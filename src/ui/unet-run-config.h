@@ -24,9 +24,14 @@ void unet_ui_weightmap_config_from_settings(GSettings *s, UnetWeightMapConfig *c
  * FALSE with the engine's message when it is not valid. */
 gboolean unet_ui_model_config_from_settings(GSettings *s, int in_channels, UnetModelConfig *cfg, GError **error);
 
+/* The precision key for a run on the GPU (cuda TRUE), else FP32: the CPU
+ * computes fp32 whatever is chosen. */
+UnetPrecision unet_ui_precision_from_settings(GSettings *s, gboolean cuda);
+
 /* The trainer config of the form: data_dir, model (from the Training page),
  * optimizer, schedule, epochs, patience, steps, tile (snapped to the nearest
- * valid side), split, loss weights, augmentation, LR test, device. out_dir
+ * valid side), split, loss weights, augmentation, LR test, device, precision
+ * and CUDA graphs (FP32 and no graphs when the device is the CPU). out_dir
  * stays empty. FALSE with the engine's message when it is not valid. */
 gboolean unet_ui_train_config_from_settings(GSettings *s, const char *data_dir, const UnetModelConfig *model,
                                             UnetTrainConfig *cfg, GError **error);

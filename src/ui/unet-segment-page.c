@@ -10,6 +10,7 @@
 #include "components.h"
 #include "inference.h"
 #include "unet-form.h"
+#include "unet-run-config.h"
 #include "unet-ui-util.h"
 
 struct _UnetSegmentPage {
@@ -304,6 +305,7 @@ typedef struct SegmentJob {
     UnetSegmentPage *page; /* progress only, through atomics */
     char *checkpoint;
     char device[16];
+    UnetPrecision precision; /* on the GPU; the CPU computes fp32 */
     int tile;
     UnetImage image;
     GCancellable *cancel;
@@ -340,6 +342,8 @@ static void segment_thread(GTask *task, gpointer source, gpointer data, GCancell
     UnetInputSpec spec;
     UnetImage in = { 0 };
     UnetStatus st = be ? UNET_OK : UNET_ERR_INVALID;
+    if (st == UNET_OK)
+        st = unet_backend_set_precision(be, strcmp(be->name, "cuda") ? UNET_PRECISION_FP32 : job->precision, &err);
     if (st == UNET_OK)
         st = unet_checkpoint_open_model(job->checkpoint, be, &model, &spec, NULL, NULL, &err);
     if (st == UNET_OK)
@@ -475,6 +479,7 @@ gboolean unet_segment_page_segment(UnetSegmentPage *page)
     job->checkpoint = ckpt;
     char *dev = g_settings_get_string(s, "device");
     g_strlcpy(job->device, dev, sizeof job->device);
+    job->precision = unet_ui_precision_from_settings(s, !g_strcmp0(dev, "cuda"));
     g_free(dev);
     job->tile = g_settings_get_int(s, "tile-size");
     UnetError err = { 0 };

@@ -26,6 +26,7 @@ struct _UnetTrainPage {
 
     UnetPlot *lr_plot;
     GtkWidget *device_cpu, *device_cuda;
+    GtkWidget *precision, *cuda_graphs; /* sensitive only with CUDA chosen */
     GtkWidget *resume_button;
 
     UnetSession *session;
@@ -462,6 +463,23 @@ gboolean unet_train_page_open_run(UnetTrainPage *page, const char *dir, GError *
     log_add(page, "folder-open-symbolic", t);
     gtk_label_set_text(page->status_label, t);
     g_free(t);
+    /* How it ran, from its config.json: a resume runs the same way. */
+    UnetTrainConfig *cfg = g_new0(UnetTrainConfig, 1);
+    UnetError err = { 0 };
+    unet_train_config_default(cfg);
+    if (unet_train_config_load_run(cfg, dir, &err) == UNET_OK) {
+        char *name = g_path_get_basename(dir);
+        /* Translators: run folder name, device (cpu, cuda), precision (fp32, tf32, bf16) and CUDA graphs
+         * (on, off) of an opened run. */
+        t = g_strdup_printf(_("Run %s: device %s, precision %s, CUDA graphs %s"), name, cfg->device,
+                            unet_precision_name(cfg->precision),
+                            cfg->cuda_graphs ? C_("CUDA graphs", "on") : C_("CUDA graphs", "off"));
+        log_add(page, "emblem-system-symbolic", t);
+        gtk_label_set_text(page->status_label, t);
+        g_free(t);
+        g_free(name);
+    }
+    g_free(cfg);
     char *best = g_build_filename(dir, "best.safetensors", NULL);
     if (page->session && g_file_test(best, G_FILE_TEST_IS_REGULAR))
         g_settings_set_string(unet_session_get_settings(page->session), "segment-checkpoint", best);
@@ -489,6 +507,11 @@ const char *unet_train_page_get_run_dir(UnetTrainPage *page)
 guint64 unet_train_page_get_step_events(UnetTrainPage *page)
 {
     return page->step_events;
+}
+
+const char *unet_train_page_get_status(UnetTrainPage *page)
+{
+    return gtk_label_get_text(page->status_label);
 }
 
 UnetPlot *unet_train_page_get_lr_plot(UnetTrainPage *page)
@@ -530,6 +553,12 @@ static void show_device(UnetTrainPage *page)
     gboolean cuda = !g_strcmp0(dev, "cuda") && unet_ui_devices()->cuda;
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(cuda ? page->device_cuda : page->device_cpu), TRUE);
     g_free(dev);
+    /* On the CPU both settings have no effect; the controls keep their
+     * values for when the GPU is chosen again. */
+    if (page->precision)
+        gtk_widget_set_sensitive(page->precision, cuda);
+    if (page->cuda_graphs)
+        gtk_widget_set_sensitive(page->cuda_graphs, cuda);
 }
 
 static void on_device_toggled(GtkToggleButton *b, UnetTrainPage *page)
@@ -544,6 +573,9 @@ static void on_device_toggled(GtkToggleButton *b, UnetTrainPage *page)
     g_free(cur);
 }
 
+static const char *const precision_ids[] = { "fp32", "tf32", "bf16", NULL };
+
+/* Device toggle, then precision and CUDA graphs, which apply to the GPU only. */
 static void device_row(UnetTrainPage *page, UnetForm *f)
 {
     const UnetUiDevices *d = unet_ui_devices();
@@ -567,6 +599,21 @@ static void device_row(UnetTrainPage *page, UnetForm *f)
     gtk_box_append(GTK_BOX(box), page->device_cpu);
     gtk_box_append(GTK_BOX(box), page->device_cuda);
     unet_form_row_full(f, _("De_vice"), box, page->device_cpu);
+
+    const char *prec_labels[] = { _("fp32 (full precision)"), _("tf32 (tensor cores)"),
+                                  _("bf16 (bfloat16 convolutions)"), NULL };
+    page->precision = unet_form_dropdown(
+        f, _("Pre_cision"), "precision", precision_ids, prec_labels,
+        _("Number format of the convolutions on the GPU.\n"
+          "fp32: full single precision everywhere.\n"
+          "tf32: fp32 numbers; convolutions run on the tensor cores of Ampere and newer GPUs.\n"
+          "bf16: convolutions computed in bfloat16 with fp32 master weights, gradients and optimizer; CUDA "
+          "only.\n"
+          "On the CPU every precision computes fp32 and bf16 is refused, so CPU runs use fp32."));
+    page->cuda_graphs = unet_form_switch(
+        f, _("CUDA grap_hs"), "cuda-graphs",
+        _("Capture each training step once as a CUDA graph and replay it: fewer kernel launches for the "
+          "CPU to issue. CUDA only."));
     show_device(page);
     g_signal_connect(page->device_cpu, "toggled", G_CALLBACK(on_device_toggled), page);
     g_signal_connect(page->device_cuda, "toggled", G_CALLBACK(on_device_toggled), page);

@@ -34,8 +34,9 @@ UnetPlot *unet_train_page_get_metrics_plot(UnetTrainPage *page);
  * whether Start is offered. */
 void unet_train_page_set_run_state(UnetTrainPage *page, UnetRunState state, gboolean can_start);
 
-/* Shows the curves of a run folder (metrics.csv) and offers to resume it;
- * its best checkpoint becomes the Segment page's model. */
+/* Shows the curves of a run folder (metrics.csv), its device, precision and
+ * CUDA graphs (config.json), and offers to resume it; its best checkpoint
+ * becomes the Segment page's model. */
 gboolean unet_train_page_open_run(UnetTrainPage *page, const char *dir, GError **error);
 /* Continues the opened run (or the last one) from its last checkpoint. */
 gboolean unet_train_page_resume_run(UnetTrainPage *page);
@@ -44,6 +45,8 @@ const char *unet_train_page_get_run_dir(UnetTrainPage *page);
 /* STEP events of the current run drawn so far. */
 guint64 unet_train_page_get_step_events(UnetTrainPage *page);
 UnetPlot *unet_train_page_get_lr_plot(UnetTrainPage *page);
+/* The status line under the charts (progress, or the opened run and how it ran). */
+const char *unet_train_page_get_status(UnetTrainPage *page);
 
 /* Series indices of the charts. */
 enum {

@@ -16,6 +16,7 @@
 #include "unet-data-page.h"
 #include "unet-dataset-browser.h"
 #include "unet-lr-page.h"
+#include "unet-run-config.h"
 #include "unet-segment-page.h"
 #include "unet-train-page.h"
 #include "unet-ui-config.h"
@@ -139,6 +140,29 @@ static void check_names(GtkWidget *w, const char *where)
     }
     for (GtkWidget *c = gtk_widget_get_first_child(w); c; c = gtk_widget_get_next_sibling(c))
         check_names(c, where);
+}
+
+/* The control a form label (its mnemonic text, as translated) points to. */
+static GtkWidget *form_control(GtkWidget *w, const char *label)
+{
+    if (GTK_IS_LABEL(w) && !g_strcmp0(gtk_label_get_label(GTK_LABEL(w)), label))
+        return gtk_label_get_mnemonic_widget(GTK_LABEL(w));
+    for (GtkWidget *c = gtk_widget_get_first_child(w); c; c = gtk_widget_get_next_sibling(c)) {
+        GtkWidget *found = form_control(c, label);
+        if (found)
+            return found;
+    }
+    return NULL;
+}
+
+/* Scrolls the scrolled window holding w to its end (the form's Run rows). */
+static void scroll_to_end(GtkWidget *w)
+{
+    GtkWidget *sw = gtk_widget_get_ancestor(w, GTK_TYPE_SCROLLED_WINDOW);
+    if (!sw)
+        return;
+    GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment(GTK_SCROLLED_WINDOW(sw));
+    gtk_adjustment_set_value(adj, gtk_adjustment_get_upper(adj) - gtk_adjustment_get_page_size(adj));
 }
 
 /* ---- Synthetic trainer events, pushed from a thread like the trainer's ---- */
@@ -386,6 +410,83 @@ int main(void)
     CHECK(!unet_train_page_get_model_config(train, &cfg, &cfg_error) || cfg.base == 3);
     g_clear_error(&cfg_error);
     g_settings_reset(settings, "base-channels");
+
+    /* Precision and CUDA graphs reach the trainer config; the CPU always
+     * gets fp32 and no graphs, whatever the controls hold. */
+    {
+        const UnetUiDevices *dev = unet_ui_devices();
+        const char *data = unet_dataset_store_get_path(unet_session_get_store(session));
+        UnetTrainConfig *tc = g_new0(UnetTrainConfig, 1);
+        char *def = g_settings_get_string(settings, "precision");
+        CHECK_MSG(!strcmp(def, "tf32") && !g_settings_get_boolean(settings, "cuda-graphs"),
+                  "defaults: precision %s, cuda-graphs %d", def, g_settings_get_boolean(settings, "cuda-graphs"));
+        g_free(def);
+        CHECK(unet_train_page_get_model_config(train, &cfg, NULL));
+        g_settings_set_string(settings, "precision", "bf16");
+        g_settings_set_boolean(settings, "cuda-graphs", TRUE);
+        g_settings_set_string(settings, "device", "cpu");
+        CHECK(unet_ui_train_config_from_settings(settings, data, &cfg, tc, NULL));
+        CHECK_MSG(!strcmp(tc->device, "cpu") && tc->precision == UNET_PRECISION_FP32 && !tc->cuda_graphs,
+                  "cpu: device %s precision %s graphs %d", tc->device, unet_precision_name(tc->precision),
+                  tc->cuda_graphs);
+        g_settings_set_string(settings, "device", "cuda");
+        CHECK(unet_ui_train_config_from_settings(settings, data, &cfg, tc, NULL));
+        if (dev->cuda) {
+            CHECK_MSG(!strcmp(tc->device, "cuda") && tc->precision == UNET_PRECISION_BF16 && tc->cuda_graphs,
+                      "cuda: device %s precision %s graphs %d", tc->device, unet_precision_name(tc->precision),
+                      tc->cuda_graphs);
+            g_settings_set_string(settings, "precision", "fp32");
+            g_settings_set_boolean(settings, "cuda-graphs", FALSE);
+            CHECK(unet_ui_train_config_from_settings(settings, data, &cfg, tc, NULL));
+            CHECK(tc->precision == UNET_PRECISION_FP32 && !tc->cuda_graphs);
+            g_settings_set_string(settings, "precision", "tf32");
+            CHECK(unet_ui_train_config_from_settings(settings, data, &cfg, tc, NULL));
+            CHECK(tc->precision == UNET_PRECISION_TF32);
+            g_settings_set_string(settings, "precision", "bf16");
+            g_settings_set_boolean(settings, "cuda-graphs", TRUE);
+        } else {
+            /* No GPU: a cuda setting left from elsewhere trains on the CPU, in fp32. */
+            CHECK_MSG(!strcmp(tc->device, "cpu") && tc->precision == UNET_PRECISION_FP32 && !tc->cuda_graphs,
+                      "no GPU: device %s precision %s graphs %d", tc->device, unet_precision_name(tc->precision),
+                      tc->cuda_graphs);
+        }
+        g_free(tc);
+
+        /* The controls: sensitive only with a usable GPU chosen; they keep
+         * their values while insensitive. */
+        GtkWidget *prec = form_control(GTK_WIDGET(train), _("Pre_cision"));
+        GtkWidget *graphs = form_control(GTK_WIDGET(train), _("CUDA grap_hs"));
+        CHECK(prec && GTK_IS_DROP_DOWN(prec) && graphs && GTK_IS_SWITCH(graphs));
+        if (prec && graphs) {
+            CHECK(gtk_drop_down_get_selected(GTK_DROP_DOWN(prec)) == 2 && gtk_switch_get_active(GTK_SWITCH(graphs)));
+            CHECK(gtk_widget_get_tooltip_text(prec) && strstr(gtk_widget_get_tooltip_text(prec), "bf16"));
+            CHECK_MSG(gtk_widget_get_sensitive(prec) == dev->cuda && gtk_widget_get_sensitive(graphs) == dev->cuda,
+                      "device cuda, GPU %d: precision sensitive %d, graphs sensitive %d", dev->cuda,
+                      gtk_widget_get_sensitive(prec), gtk_widget_get_sensitive(graphs));
+            g_settings_set_string(settings, "device", "cpu");
+            CHECK(!gtk_widget_get_sensitive(prec) && !gtk_widget_get_sensitive(graphs));
+            CHECK(gtk_drop_down_get_selected(GTK_DROP_DOWN(prec)) == 2 && gtk_switch_get_active(GTK_SWITCH(graphs)));
+            /* The drop-down writes the key. */
+            gtk_drop_down_set_selected(GTK_DROP_DOWN(prec), 0);
+            char *p = g_settings_get_string(settings, "precision");
+            CHECK_MSG(!strcmp(p, "fp32"), "precision key %s after choosing fp32", p);
+            g_free(p);
+            g_settings_set_string(settings, "precision", "bf16");
+            unet_window_show_page(win, "training");
+            scroll_to_end(prec);
+            px = shoot("window-training-run", &pw, &ph);
+            g_free(px);
+            if (dev->cuda) {
+                g_settings_set_string(settings, "device", "cuda");
+                CHECK(gtk_widget_get_sensitive(prec) && gtk_widget_get_sensitive(graphs));
+                px = shoot("window-training-run-cuda", &pw, &ph);
+                g_free(px);
+            }
+        }
+        g_settings_reset(settings, "device");
+        g_settings_reset(settings, "precision");
+        g_settings_reset(settings, "cuda-graphs");
+    }
 
     /* F9: the dataset list hides and comes back. */
     GtkWidget *browser_w = unet_window_get_browser(win);

@@ -184,6 +184,26 @@ static int count_rows(const char *csv, const char *kind)
     return n;
 }
 
+/* The JSON value of "key" in text, after the object "section" opens (the
+ * raw token up to the next comma, brace or line end). */
+static char *json_value_after(const char *text, const char *section, const char *key)
+{
+    char *sec = g_strdup_printf("\"%s\"", section), *k = g_strdup_printf("\"%s\"", key);
+    const char *p = text ? strstr(text, sec) : NULL;
+    p = p ? strstr(p, k) : NULL;
+    char *v = NULL;
+    if (p) {
+        p += strlen(k);
+        while (*p == ' ' || *p == ':')
+            p++;
+        size_t n = strcspn(p, ",}\n");
+        v = g_strstrip(g_strndup(p, n));
+    }
+    g_free(sec);
+    g_free(k);
+    return v;
+}
+
 static gboolean loadable(const char *path)
 {
     UnetError err = { 0 };
@@ -221,6 +241,11 @@ int main(void)
     g_settings_set_int(s, "steps-per-epoch", 6);
     g_settings_set_double(s, "val-fraction", 0.25);
     g_settings_set_int(s, "lr-test-steps", 20);
+    /* GPU settings left on bf16 with graphs: a CPU run still trains, in fp32
+     * (the CPU refuses bf16), and so does segmentation below. */
+    g_settings_set_string(s, "device", "cpu");
+    g_settings_set_string(s, "precision", "bf16");
+    g_settings_set_boolean(s, "cuda-graphs", TRUE);
     unet_window_open_dataset(win, ds_dir);
     CHECK(gui_test_wait_until(dataset_ready, NULL, 20000));
     guint timer = g_timeout_add(5, tick, NULL);
@@ -264,11 +289,33 @@ int main(void)
     g_free(ckpt);
     CHECK(g_action_group_get_action_enabled(G_ACTION_GROUP(win), "run-start"));
 
-    /* The run folder reopens with the same curves. */
+    /* config.json holds how it ran: the CPU in fp32, no CUDA graphs. */
+    {
+        char *cfg_path = g_build_filename(run, "config.json", NULL);
+        char *text = NULL;
+        CHECK(g_file_get_contents(cfg_path, &text, NULL, NULL));
+        char *prec = json_value_after(text, "execution", "precision");
+        CHECK_MSG(prec && !strcmp(prec, "\"fp32\""), "execution.precision in config.json: %s", prec ? prec : "(none)");
+        g_free(prec);
+        UnetTrainConfig *rc = g_new0(UnetTrainConfig, 1);
+        unet_train_config_default(rc);
+        UnetError lerr = { 0 };
+        CHECK_MSG(unet_train_config_load_run(rc, run, &lerr) == UNET_OK, "%s", lerr.message);
+        CHECK_MSG(!strcmp(rc->device, "cpu") && rc->precision == UNET_PRECISION_FP32 && !rc->cuda_graphs,
+                  "run config: device %s precision %s graphs %d", rc->device, unet_precision_name(rc->precision),
+                  rc->cuda_graphs);
+        g_free(rc);
+        g_free(text);
+        g_free(cfg_path);
+    }
+
+    /* The run folder reopens with the same curves and says how it ran. */
     gsize epochs_drawn = unet_plot_get_n_points(loss, UNET_TRAIN_SERIES_VAL_LOSS);
     CHECK(unet_train_page_open_run(train, run, &error));
     CHECK(unet_plot_get_n_points(loss, UNET_TRAIN_SERIES_STEP_LOSS) == steps);
     CHECK(unet_plot_get_n_points(loss, UNET_TRAIN_SERIES_VAL_LOSS) == epochs_drawn);
+    const char *status = unet_train_page_get_status(train);
+    CHECK_MSG(strstr(status, "device cpu, precision fp32, CUDA graphs off"), "status after opening: %s", status);
 
     /* ---- Segmentation of a dataset image with the run's best model ---- */
     unet_window_show_page(win, "segment");
