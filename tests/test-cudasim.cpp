@@ -1,5 +1,4 @@
-// test-cudasim.cpp - (-Dcudasim=true builds only) the CUDA simulator itself: block reductions through shuffles and barriers, deferred streams, pinned copies that read the host buffer when they run, launch errors, events, capture and graph replay with frozen arguments, capture-forbidden calls, memory accounting, and the misuse it must abort on (warp divergence around a barrier, copies out of bounds, kernels on freed memory).
-#include <signal.h>
+// test-cudasim.cpp - (-Dcudasim=true builds only) the CUDA simulator itself: block reductions through shuffles and barriers, deferred streams, pinned copies that read the host buffer when they run, launch errors, events, capture and graph replay with frozen arguments, capture-forbidden calls, memory accounting, and the misuse it must report as a sticky fault (warp divergence around a barrier, copies out of bounds, kernels on freed memory).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +60,15 @@ __global__ void diverge_kernel(float *x)
         __syncthreads();
     else
         x[0] = __shfl_down_sync(0xffffffffu, x[0], 1);
+}
+
+// Reaches a barrier only after its first block: the simulator ran the
+// later blocks without fibers and must stop the kernel with a fault.
+__global__ void late_barrier_kernel(float *x)
+{
+    if (blockIdx.x > 0)
+        __syncthreads();
+    x[blockIdx.x] = 1.0f;
 }
 
 #define OK(call) EXPECT((call) == cudaSuccess, "%s", cudaGetErrorString(cudaGetLastError()))
@@ -197,8 +205,11 @@ static void memory(cudaStream_t s)
     EXPECT(free1 == free0, "%zu bytes free after the free, %zu before", free1, free0);
 }
 
-// Runs f in a child; it must abort with `message` on stderr.
-static void must_abort(const char *name, void (*f)(void), const char *message)
+// Runs f in a child (a fault leaves the simulated device unusable): f
+// must return `code`, say `message` on stderr, and every later call must
+// return the same code (the fault is sticky, like a kernel fault on a GPU).
+static void must_fault(const char *name, cudaError_t (*f)(void), cudaError_t code,
+                       const char *message)
 {
     char path[] = "/tmp/test-cudasim-XXXXXX";
     int fd = mkstemp(path);
@@ -210,9 +221,11 @@ static void must_abort(const char *name, void (*f)(void), const char *message)
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fd, 2);
-        signal(SIGABRT, SIG_DFL);
-        f();
-        _exit(0);
+        cudaError_t first = f();
+        void *p = NULL;
+        int sticky = cudaDeviceSynchronize() == code && cudaMalloc(&p, 64) == code &&
+                     cudaGetLastError() == code && cudaGetLastError() == code;
+        _exit(first != code ? 1 : !sticky ? 2 : 0);
     }
     int status = 0;
     waitpid(pid, &status, 0);
@@ -221,29 +234,39 @@ static void must_abort(const char *name, void (*f)(void), const char *message)
     (void)len;
     close(fd);
     unlink(path);
-    EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: child status %d", name,
-           status);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "%s: child status %d (exit 1: not %s; exit 2: the fault did not stick)", name, status,
+           cudaGetErrorName(code));
     EXPECT(strstr(buf, message) != NULL, "%s: stderr lacks '%s': %s", name, message, buf);
-    printf("%s: aborts with: %.*s", name, (int)strcspn(buf, "\n") + 1, buf);
+    printf("%s: %s, sticky: %.*s", name, cudaGetErrorName(code), (int)strcspn(buf, "\n") + 1,
+           buf);
 }
 
-static void divergent_warp(void)
+static cudaError_t divergent_warp(void)
 {
     float *d;
     cudaMalloc((void **)&d, 64);
     UNET_LAUNCH(diverge_kernel, 1, 32, 0)(d);
-    cudaDeviceSynchronize();
+    return cudaDeviceSynchronize();
 }
 
-static void copy_out_of_bounds(void)
+static cudaError_t barrier_after_first_block(void)
+{
+    float *d;
+    cudaMalloc((void **)&d, 64);
+    UNET_LAUNCH(late_barrier_kernel, 2, 32, 0)(d);
+    return cudaDeviceSynchronize();
+}
+
+static cudaError_t copy_out_of_bounds(void)
 {
     float *d;
     static float h[32];
     cudaMalloc((void **)&d, 16 * sizeof(float));
-    cudaMemcpyAsync(d + 8, h, 16 * sizeof(float), cudaMemcpyHostToDevice, 0);
+    return cudaMemcpyAsync(d + 8, h, 16 * sizeof(float), cudaMemcpyHostToDevice, 0);
 }
 
-static void kernel_after_free(void)
+static cudaError_t kernel_after_free(void)
 {
     float *d;
     cudaStream_t s;
@@ -251,6 +274,7 @@ static void kernel_after_free(void)
     cudaMallocAsync((void **)&d, 64, s);
     cudaFreeAsync(d, s);
     UNET_LAUNCH(fill_kernel, 1, 32, s)(d, 16, 1.0f);
+    return cudaGetLastError();
 }
 
 int main(void)
@@ -263,9 +287,13 @@ int main(void)
     graphs(s);
     memory(s);
     OK(cudaStreamDestroy(s));
-    must_abort("warp divergence", divergent_warp, "diverges around a barrier");
-    must_abort("copy out of bounds", copy_out_of_bounds, "past its end");
-    must_abort("kernel on freed memory", kernel_after_free, "freed by cudaFreeAsync");
+    must_fault("warp divergence", divergent_warp, cudaErrorLaunchFailure,
+               "diverges around a barrier");
+    must_fault("barrier after the first block", barrier_after_first_block, cudaErrorLaunchFailure,
+               "not in its first block");
+    must_fault("copy out of bounds", copy_out_of_bounds, cudaErrorInvalidValue, "past its end");
+    must_fault("kernel on freed memory", kernel_after_free, cudaErrorInvalidValue,
+               "freed by cudaFreeAsync");
     if (failures) {
         fprintf(stderr, "cudasim: %d checks failed\n", failures);
         return 1;

@@ -319,8 +319,10 @@ static const float *load(const void *p, size_t count, cudnnDataType_t t, float *
     if (t == CUDNN_DATA_FLOAT)
         return p;
     float *f = malloc(count * sizeof *f);
-    if (!f)
-        cudasim_fatal("out of host memory");
+    if (!f) {
+        cudasim_fault(cudaErrorMemoryAllocation, "out of host memory for a bf16 convolution");
+        return NULL;
+    }
     for (size_t i = 0; i < count; i++)
         f[i] = unet_k_bf16_to_float(((const uint16_t *)p)[i]);
     *owned = f;
@@ -466,34 +468,46 @@ static size_t job_out_count(const Job *j)
                                     : filter_count(&j->w);
 }
 
-static void check_job_memory(const Job *j, const char *when)
+/* The first bad operand is a fault (cudasim_fault), returned. */
+static cudaError_t check_job_memory(const Job *j, const char *when)
 {
-    char what[128];
-    size_t es = type_size(j->x.type);
-    size_t a = j->dir == DIR_BWD_DATA ? filter_count(&j->w) : tensor_count(&j->x);
-    size_t b = j->dir == DIR_FWD ? filter_count(&j->w) : tensor_count(&j->y);
+    const size_t es = type_size(j->x.type);
+    const void *ptr[3] = { j->in_a, j->in_b, j->out };
+    const size_t count[3] = {
+        j->dir == DIR_BWD_DATA ? filter_count(&j->w) : tensor_count(&j->x),
+        j->dir == DIR_FWD ? filter_count(&j->w) : tensor_count(&j->y),
+        job_out_count(j),
+    };
     const char *names[3][3] = { { "x", "w", "y" }, { "w", "dy", "dx" }, { "x", "dy", "dw" } };
-    snprintf(what, sizeof what, "cuDNN convolution (%s) %s", names[j->dir][0], when);
-    cudasim_check_device_range(j->in_a, a * es, what);
-    snprintf(what, sizeof what, "cuDNN convolution (%s) %s", names[j->dir][1], when);
-    cudasim_check_device_range(j->in_b, b * es, what);
-    snprintf(what, sizeof what, "cuDNN convolution (%s) %s", names[j->dir][2], when);
-    cudasim_check_device_range(j->out, job_out_count(j) * es, what);
+    for (int i = 0; i < 3; i++) {
+        char what[128];
+        snprintf(what, sizeof what, "cuDNN convolution (%s) %s", names[j->dir][i], when);
+        cudaError_t e = cudasim_check_device_range(ptr[i], count[i] * es, what);
+        if (e != cudaSuccess)
+            return e;
+    }
+    return cudaSuccess;
 }
 
 static void run_job(void *ctx)
 {
     const Job *j = ctx;
-    check_job_memory(j, "when it runs");
+    if (check_job_memory(j, "when it runs") != cudaSuccess)
+        return;
     size_t na = j->dir == DIR_BWD_DATA ? filter_count(&j->w) : tensor_count(&j->x);
     size_t nb = j->dir == DIR_FWD ? filter_count(&j->w) : tensor_count(&j->y);
     size_t nout = job_out_count(j);
     float *own_a, *own_b;
     const float *a = load(j->in_a, na, j->x.type, &own_a);
     const float *b = load(j->in_b, nb, j->x.type, &own_b);
-    float *acc = malloc(nout * sizeof *acc);
-    if (!acc)
-        cudasim_fatal("out of host memory for a convolution");
+    float *acc = a && b ? malloc(nout * sizeof *acc) : NULL;
+    if (!acc) {
+        if (a && b)
+            cudasim_fault(cudaErrorMemoryAllocation, "out of host memory for a convolution");
+        free(own_a);
+        free(own_b);
+        return;
+    }
     if (j->dir == DIR_FWD)
         conv_forward(j, a, b, acc);
     else if (j->dir == DIR_BWD_DATA)
@@ -555,9 +569,11 @@ static cudnnStatus_t enqueue_job(cudnnHandle_t h, Job *j, int algo, void *ws, si
         if (!ws)
             return fail(CUDNN_STATUS_BAD_PARAM, "%s: workspace size %zu with a NULL workspace",
                         call, ws_size);
-        cudasim_check_device_range(ws, ws_size, "cuDNN workspace");
+        if (cudasim_check_device_range(ws, ws_size, "cuDNN workspace") != cudaSuccess)
+            return fail(CUDNN_STATUS_BAD_PARAM, "%s: the workspace is not device memory", call);
     }
-    check_job_memory(j, "at the call");
+    if (check_job_memory(j, "at the call") != cudaSuccess)
+        return fail(CUDNN_STATUS_BAD_PARAM, "%s: an operand is not device memory", call);
     Job *copy = malloc(sizeof *copy);
     if (!copy)
         return fail(CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED, "out of memory");

@@ -17,6 +17,7 @@
 
 #include <string.h>
 
+#include <new>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -129,10 +130,11 @@ inline T atomicExch(T *p, T val)
 namespace cudasim {
 
 template <class T>
-inline void check_arg(const char *name, int index, const T &v, const char *when)
+inline cudaError_t check_arg(const char *name, int index, const T &v, const char *when)
 {
     if constexpr (std::is_pointer<T>::value)
-        cudasim_check_kernel_pointer(name, index, (const void *)v, when);
+        return cudasim_check_kernel_pointer(name, index, (const void *)v, when);
+    return cudaSuccess;
 }
 
 template <class... P>
@@ -149,14 +151,17 @@ struct Closure : CudasimKernel {
     {
         delete static_cast<Closure *>(k);
     }
+    // Stops at the first bad argument (the fault is sticky).
     template <size_t... I>
-    void check(const char *when, std::index_sequence<I...>)
+    cudaError_t check(const char *when, std::index_sequence<I...>)
     {
-        (check_arg(name, (int)I, std::get<I>(args), when), ...);
+        cudaError_t e = cudaSuccess;
+        ((e = e == cudaSuccess ? check_arg(name, (int)I, std::get<I>(args), when) : e), ...);
+        return e;
     }
-    static void check_all(CudasimKernel *k, const char *when)
+    static cudaError_t check_all(CudasimKernel *k, const char *when)
     {
-        static_cast<Closure *>(k)->check(when, std::index_sequence_for<P...>{});
+        return static_cast<Closure *>(k)->check(when, std::index_sequence_for<P...>{});
     }
 };
 
@@ -171,7 +176,12 @@ struct Launcher {
     // call as they do for a <<<>>> launch (NULL to a pointer, int to size_t).
     void operator()(P... a) const
     {
-        Closure<P...> *c = new Closure<P...>();
+        Closure<P...> *c = new (std::nothrow) Closure<P...>();
+        if (!c) { // kept for cudaGetLastError(), like a launch error
+            (void)cudasim_fault(cudaErrorMemoryAllocation, "out of host memory launching %s",
+                                name);
+            return;
+        }
         c->refs = 1;
         c->name = name;
         c->grid[0] = grid.x;

@@ -5,14 +5,15 @@
  * block waits at __syncthreads they all go on; when every live lane of a
  * warp waits at a shuffle, that warp goes on. Nothing runnable and not all
  * finished is a deadlock (a barrier some threads skip, or a warp that
- * diverges around one): reported with the kernel's name, then abort.
+ * diverges around one): reported with the kernel's name as a fault
+ * (cudasim_fault), which stops the kernel and leaves the device unusable.
  *
  * Kernels that never reach a barrier in their first block run later blocks
  * without fibers (each thread to its end in turn), which is one legal
  * schedule for code without barriers and much faster. UNET_CUDASIM_FIBERS=1
  * runs every block on fibers; UNET_CUDASIM_REVERSE=1 runs blocks and threads
  * last first (results that change are order-dependent: a race). */
-#include <stdarg.h>
+#include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,39 +124,41 @@ static KernelNote *notes;
 static size_t note_count, note_cap;
 static int kernel_uses_barrier; /* set by the device functions while a block runs */
 
-void cudasim_fatal(const char *fmt, ...)
-{
-    va_list ap;
-    fflush(stdout);
-    fputs("cudasim: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    abort();
-}
+/* Where a thread run without fibers (run_block_direct) leaves its block
+ * after a fault. */
+static jmp_buf direct_escape;
 
-static void ensure_fibers(unsigned n)
+/* 0, or -1 after a fault. */
+static int ensure_fibers(unsigned n)
 {
     if (n <= fiber_cap)
-        return;
+        return 0;
     Fiber *grown = realloc(fibers, n * sizeof *grown);
+    if (grown)
+        fibers = grown;
     unsigned long long *slots = realloc(warp_slots, ((n + 31) & ~31u) * sizeof *slots);
-    if (!grown || !slots)
-        cudasim_fatal("out of host memory for %u simulated threads", n);
-    fibers = grown;
-    warp_slots = slots;
+    if (slots)
+        warp_slots = slots;
+    if (!grown || !slots) {
+        cudasim_fault(cudaErrorMemoryAllocation, "out of host memory for %u simulated threads", n);
+        return -1;
+    }
     long page = sysconf(_SC_PAGESIZE);
     for (unsigned i = fiber_cap; i < n; i++) {
         char *m = mmap(NULL, FIBER_STACK + (size_t)page, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-            cudasim_fatal("cannot map a fiber stack for simulated thread %u", i);
+        if (m == MAP_FAILED) {
+            fiber_cap = i;
+            cudasim_fault(cudaErrorMemoryAllocation,
+                          "cannot map a fiber stack for simulated thread %u", i);
+            return -1;
+        }
         mprotect(m, (size_t)page, PROT_NONE); /* overflow faults instead of corrupting */
         memset(&fibers[i], 0, sizeof fibers[i]);
         fibers[i].stack = m + page;
     }
     fiber_cap = n;
+    return 0;
 }
 
 static void set_indices(const Fiber *f)
@@ -188,7 +191,7 @@ static void fiber_main(void)
     running->thread(running);
     current->state = F_DONE;
     yield_to_scheduler(1);
-    cudasim_fatal("a finished simulated thread was resumed");
+    __builtin_unreachable(); /* a finished fiber is never resumed */
 }
 
 static void switch_to(Fiber *f)
@@ -237,11 +240,13 @@ static void report_deadlock(void)
     }
     fprintf(stderr, "  %u threads at __syncthreads, %u finished, %u in all (thread 0 is %s)\n",
             waiting_block, done, block_threads, state_name(fibers[0].state));
-    cudasim_fatal("kernel %s deadlocks (a barrier that not every thread reaches)", running->name);
+    cudasim_fault(cudaErrorLaunchFailure,
+                  "kernel %s deadlocks (a barrier that not every thread reaches)", running->name);
 }
 
 /* Releases a warp whose live lanes all wait at a warp barrier; checks that
- * the mask names exactly those lanes. Returns 1 when released. */
+ * the mask names exactly those lanes. Returns 1 when released, -1 after a
+ * fault. */
 static int try_release_warp(unsigned w)
 {
     unsigned lo = w * 32, hi = lo + 32 < block_threads ? lo + 32 : block_threads;
@@ -257,16 +262,21 @@ static int try_release_warp(unsigned w)
     for (unsigned i = lo; i < hi; i++) {
         if (fibers[i].state != F_WAIT_WARP)
             continue;
-        if (fibers[i].mask != fibers[lo + __builtin_ctz(waiting)].mask)
-            cudasim_fatal("kernel %s block (%u,%u,%u) warp %u: lanes give different masks to %s",
+        if (fibers[i].mask != fibers[lo + __builtin_ctz(waiting)].mask) {
+            cudasim_fault(cudaErrorLaunchFailure,
+                          "kernel %s block (%u,%u,%u) warp %u: lanes give different masks to %s",
                           running->name, blockIdx.x, blockIdx.y, blockIdx.z, w, fibers[i].what);
+            return -1;
+        }
         if ((fibers[i].mask & live) != live || (fibers[i].mask & ~live) != 0) {
             unsigned exist = hi - lo == 32 ? 0xffffffffu : (1u << (hi - lo)) - 1;
-            cudasim_fatal("kernel %s block (%u,%u,%u) warp %u: %s with mask 0x%08x but the lanes "
+            cudasim_fault(cudaErrorLaunchFailure,
+                          "kernel %s block (%u,%u,%u) warp %u: %s with mask 0x%08x but the lanes "
                           "that reach it are 0x%08x (of 0x%08x in the block): a lane in the mask "
                           "has exited or diverged",
                           running->name, blockIdx.x, blockIdx.y, blockIdx.z, w, fibers[i].what,
                           fibers[i].mask, live, exist);
+            return -1;
         }
         fibers[i].state = F_READY;
     }
@@ -298,7 +308,8 @@ __attribute__((noinline)) static void fiber_prepare(Fiber *f)
 #endif
 }
 
-static void run_block_fibers(CudasimKernel *k)
+/* 0, or -1 after a fault (the block's remaining fibers are dropped). */
+static int run_block_fibers(CudasimKernel *k)
 {
     unsigned bx = k->block[0], by = k->block[1];
     for (unsigned i = 0; i < block_threads; i++) {
@@ -318,6 +329,8 @@ static void run_block_fibers(CudasimKernel *k)
             if (fibers[i].state == F_READY) {
                 switch_to(&fibers[i]);
                 ran = 1;
+                if (cudasim_sticky() != cudaSuccess)
+                    return -1; /* a thread faulted */
             }
         }
         live = 0;
@@ -329,8 +342,12 @@ static void run_block_fibers(CudasimKernel *k)
         if (!live)
             break;
         int released = 0;
-        for (unsigned w = 0; w < (block_threads + 31) / 32; w++)
-            released |= try_release_warp(w);
+        for (unsigned w = 0; w < (block_threads + 31) / 32; w++) {
+            int r = try_release_warp(w);
+            if (r < 0)
+                return -1;
+            released |= r;
+        }
         if (!released && at_block == live) {
             for (unsigned i = 0; i < block_threads; i++)
                 if (fibers[i].state == F_WAIT_BLOCK)
@@ -338,15 +355,18 @@ static void run_block_fibers(CudasimKernel *k)
             released = 1;
         }
         (void)ran;
-        if (!released)
+        if (!released) {
             report_deadlock();
+            return -1;
+        }
     }
+    return 0;
 }
 
-static void run_block_direct(CudasimKernel *k)
+/* Each thread of the block to its end in turn. */
+__attribute__((noinline)) static void run_threads_direct(CudasimKernel *k)
 {
     unsigned bx = k->block[0], by = k->block[1];
-    direct_mode = 1;
     for (unsigned j = 0; j < block_threads; j++) {
         unsigned i = reverse_order ? block_threads - 1 - j : j;
         threadIdx.x = i % bx;
@@ -354,7 +374,21 @@ static void run_block_direct(CudasimKernel *k)
         threadIdx.z = i / (bx * by);
         k->thread(k);
     }
+}
+
+/* 0, or -1 after a fault (a thread left through direct_escape). A kernel's
+ * frames hold trivially destructible values only, so leaving them by
+ * longjmp is safe. */
+static int run_block_direct(CudasimKernel *k)
+{
+    direct_mode = 1;
+    if (setjmp(direct_escape) == 0) { /* the forms of setjmp C allows */
+        run_threads_direct(k);
+        direct_mode = 0;
+        return 0;
+    }
     direct_mode = 0;
+    return -1;
 }
 
 static KernelNote *note_for(const char *name)
@@ -365,8 +399,10 @@ static KernelNote *note_for(const char *name)
     if (note_count == note_cap) {
         size_t cap = note_cap ? 2 * note_cap : 32;
         KernelNote *grown = realloc(notes, cap * sizeof *grown);
-        if (!grown)
-            cudasim_fatal("out of host memory");
+        if (!grown) {
+            cudasim_fault(cudaErrorMemoryAllocation, "out of host memory");
+            return NULL;
+        }
         notes = grown;
         note_cap = cap;
     }
@@ -385,9 +421,10 @@ void cudasim_run_kernel(CudasimKernel *k)
         reverse_order = s && !strcmp(s, "1");
     }
     block_threads = k->block[0] * k->block[1] * k->block[2];
-    ensure_fibers(block_threads);
+    KernelNote *note = ensure_fibers(block_threads) == 0 ? note_for(k->name) : NULL;
+    if (!note)
+        return;
     running = k;
-    KernelNote *note = note_for(k->name);
     blockDim.x = k->block[0];
     blockDim.y = k->block[1];
     blockDim.z = k->block[2];
@@ -401,30 +438,53 @@ void cudasim_run_kernel(CudasimKernel *k)
         blockIdx.y = (unsigned)(b / k->grid[0] % k->grid[1]);
         blockIdx.z = (unsigned)(b / ((unsigned long long)k->grid[0] * k->grid[1]));
         if (note->barriers == 0 && !fibers_always) {
-            run_block_direct(k);
+            if (run_block_direct(k) < 0)
+                break;
             continue;
         }
         kernel_uses_barrier = 0;
-        run_block_fibers(k);
+        if (run_block_fibers(k) < 0)
+            break;
         if (note->barriers < 0)
             note->barriers = kernel_uses_barrier;
     }
     running = NULL;
 }
 
-static void not_in_kernel(const char *what)
+/* Ends the calling simulated thread after a fault; the scheduler then stops
+ * the kernel. */
+__attribute__((noreturn)) static void end_faulted_thread(void)
 {
     if (direct_mode)
-        cudasim_fatal("kernel %s reached %s in block (%u,%u,%u) but not in its first block; "
-                      "run with UNET_CUDASIM_FIBERS=1",
+        longjmp(direct_escape, 1);
+    current->state = F_DONE;
+    yield_to_scheduler(1);
+    __builtin_unreachable(); /* the faulted kernel's fibers are dropped */
+}
+
+/* For the device functions with barriers: 1 when called by a thread on a
+ * fiber. A thread run without one ends with a fault; a call from outside
+ * any kernel is a fault that returns 0. */
+static int on_fiber(const char *what)
+{
+    if (direct_mode) {
+        cudasim_fault(cudaErrorLaunchFailure,
+                      "kernel %s reached %s in block (%u,%u,%u) but not in its first block; run "
+                      "with UNET_CUDASIM_FIBERS=1",
                       running ? running->name : "?", what, blockIdx.x, blockIdx.y, blockIdx.z);
-    if (!current)
-        cudasim_fatal("%s called outside a simulated kernel", what);
+        end_faulted_thread();
+    }
+    if (!current) {
+        cudasim_fault(cudaErrorLaunchFailure, "%s called outside a simulated kernel", what);
+        return 0;
+    }
+    return 1;
 }
 
 void cudasim_syncthreads(void)
 {
-    not_in_kernel("__syncthreads");
+    if (!on_fiber("__syncthreads"))
+        return;
     kernel_uses_barrier = 1;
     current->state = F_WAIT_BLOCK;
     yield_to_scheduler(0);
@@ -432,30 +492,36 @@ void cudasim_syncthreads(void)
 
 unsigned cudasim_lane(void)
 {
-    not_in_kernel("a warp function");
-    return current->linear & 31;
+    return on_fiber("a warp function") ? current->linear & 31 : 0;
 }
 
 unsigned long long cudasim_warp_exchange(unsigned mask, unsigned long long mine, int src_lane,
                                          const char *what)
 {
-    not_in_kernel(what);
+    if (!on_fiber(what))
+        return mine;
     kernel_uses_barrier = 1;
     Fiber *f = current;
     unsigned base = f->linear & ~31u;
-    if (!(mask >> (f->linear & 31) & 1))
-        cudasim_fatal("kernel %s: lane %u calls %s with mask 0x%08x, which does not name it",
+    if (!(mask >> (f->linear & 31) & 1)) {
+        cudasim_fault(cudaErrorLaunchFailure,
+                      "kernel %s: lane %u calls %s with mask 0x%08x, which does not name it",
                       running->name, f->linear & 31, what, mask);
+        end_faulted_thread();
+    }
     warp_slots[f->linear] = mine;
     f->mask = mask;
     f->what = what;
     f->state = F_WAIT_WARP;
     yield_to_scheduler(0);
     unsigned src = base + (unsigned)src_lane;
-    if (src_lane < 0 || src_lane > 31 || src >= block_threads || !(mask >> src_lane & 1))
-        cudasim_fatal("kernel %s: lane %u reads lane %d in %s (mask 0x%08x): not a lane that "
+    if (src_lane < 0 || src_lane > 31 || src >= block_threads || !(mask >> src_lane & 1)) {
+        cudasim_fault(cudaErrorLaunchFailure,
+                      "kernel %s: lane %u reads lane %d in %s (mask 0x%08x): not a lane that "
                       "took part",
                       running->name, f->linear & 31, src_lane, what, mask);
+        end_faulted_thread();
+    }
     unsigned long long got = warp_slots[src];
     f->state = F_WAIT_WARP; /* nobody posts again before everyone has read */
     yield_to_scheduler(0);

@@ -7,11 +7,12 @@
  * load. While a stream captures, operations go into its graph instead. Device
  * memory is host memory with exact accounting against a budget; every device
  * pointer given to a copy, a memset or a kernel is checked against the live
- * allocations (out of range, freed or foreign pointers abort with a
- * message). Environment: UNET_CUDASIM_DEVICES=N (0: no device),
+ * allocations (out of range, freed or foreign pointers are a sticky fault,
+ * cudasim_fault). Environment: UNET_CUDASIM_DEVICES=N (0: no device),
  * UNET_CUDASIM_NO_DRIVER=1, UNET_CUDASIM_MEMORY_MB=N (default 4096),
  * UNET_CUDASIM_SMS=N (multiprocessors, default 8). */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,32 @@ static cudaError_t ret(cudaError_t e)
     return e;
 }
 
+/* The first fault (cudaSuccess: none). Like a CUDA context after a kernel
+ * fault, the simulated device is then unusable: every call returns it and
+ * nothing queued runs. Every misuse is sticky here, even those a real GPU
+ * would report once (a bad cudaFree), so that no test can miss it. */
+static volatile cudaError_t sticky_error = cudaSuccess;
+
+cudaError_t cudasim_fault(cudaError_t code, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fputs("cudasim: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (sticky_error == cudaSuccess)
+        sticky_error = code;
+    last_error = sticky_error;
+    return sticky_error;
+}
+
+cudaError_t cudasim_sticky(void)
+{
+    return sticky_error;
+}
+
 /* The error every device call returns on a machine without one. */
 static cudaError_t no_device_error(void)
 {
@@ -108,15 +135,21 @@ int cudasim_device_ok(void)
     pthread_mutex_lock(&sim_lock);              \
     do {                                        \
         cudaError_t e0_ = no_device_error();    \
+        if (e0_ == cudaSuccess)                 \
+            e0_ = sticky_error;                 \
         if (e0_ != cudaSuccess) {               \
             pthread_mutex_unlock(&sim_lock);    \
             return ret(e0_);                    \
         }                                       \
     } while (0)
 
+/* A fault during the call (a kernel it ran, a copy it made) wins over
+ * the call's own answer. */
 #define UNLOCK_RETURN(e)                        \
     do {                                        \
         cudaError_t e1_ = (e);                  \
+        if (e1_ == cudaSuccess)                 \
+            e1_ = sticky_error;                 \
         pthread_mutex_unlock(&sim_lock);        \
         return ret(e1_);                        \
     } while (0)
@@ -267,55 +300,72 @@ static void device_release(long i)
 
 /* at_run: the op is running in stream order, so memory whose
  * cudaFreeAsync comes later in the stream is still valid. */
-static void check_range(const void *p, size_t bytes, const char *what, int at_run)
+/* A call's misuse is cudaErrorInvalidValue, as the runtime answers it; an
+ * op found wrong while it runs in its stream is an illegal address. */
+static cudaError_t range_fault(int at_run)
+{
+    return at_run ? cudaErrorIllegalAddress : cudaErrorInvalidValue;
+}
+
+static cudaError_t check_range(const void *p, size_t bytes, const char *what, int at_run)
 {
     if (!bytes)
-        return;
+        return cudaSuccess;
     long i = alloc_find(&device_allocs, p);
     if (i < 0) {
         long h = alloc_find(&host_allocs, p);
-        cudasim_fatal("%s: %p is not device memory (%s)", what, p,
-                      h >= 0 ? "it is pinned host memory"
-                             : "not in any live allocation: freed, never allocated, or a host "
-                               "pointer");
+        return cudasim_fault(range_fault(at_run), "%s: %p is not device memory (%s)", what, p,
+                             h >= 0 ? "it is pinned host memory"
+                                    : "not in any live allocation: freed, never allocated, or a "
+                                      "host pointer");
     }
     const Alloc *a = &device_allocs.a[i];
     if (a->pending_free && !at_run)
-        cudasim_fatal("%s: %p lies in an allocation of %zu bytes that cudaFreeAsync has freed", what,
-                      p, a->size);
+        return cudasim_fault(range_fault(at_run),
+                             "%s: %p lies in an allocation of %zu bytes that cudaFreeAsync has "
+                             "freed",
+                             what, p, a->size);
     size_t off = (size_t)((const char *)p - a->base);
     if (bytes > a->size - off)
-        cudasim_fatal("%s: %zu bytes at offset %zu of an allocation of %zu bytes (%zu past its end)",
-                      what, bytes, off, a->size, bytes - (a->size - off));
+        return cudasim_fault(range_fault(at_run),
+                             "%s: %zu bytes at offset %zu of an allocation of %zu bytes (%zu past "
+                             "its end)",
+                             what, bytes, off, a->size, bytes - (a->size - off));
+    return cudaSuccess;
 }
 
-static void check_range_locked(const void *p, size_t bytes, const char *what)
+static cudaError_t check_range_locked(const void *p, size_t bytes, const char *what)
 {
-    check_range(p, bytes, what, 0);
+    return check_range(p, bytes, what, 0);
 }
 
 static int running_op; /* the checks below come from an op running in stream order */
 
-void cudasim_check_device_range(const void *p, size_t bytes, const char *what)
+cudaError_t cudasim_check_device_range(const void *p, size_t bytes, const char *what)
 {
-    check_range(p, bytes, what, running_op);
+    return check_range(p, bytes, what, running_op);
 }
 
-void cudasim_check_kernel_pointer(const char *name, int index, const void *p, const char *when)
+cudaError_t cudasim_check_kernel_pointer(const char *name, int index, const void *p,
+                                         const char *when)
 {
     if (!p)
-        return;
+        return cudaSuccess;
     long i = alloc_find(&device_allocs, p);
     if (i < 0) {
         long h = alloc_find(&host_allocs, p);
-        cudasim_fatal("kernel %s %s: pointer argument %d (%p) is not device memory (%s)", name,
-                      when, index, p,
-                      h >= 0 ? "pinned host memory" : "freed, never allocated, or a host pointer");
+        return cudasim_fault(range_fault(running_op),
+                             "kernel %s %s: pointer argument %d (%p) is not device memory (%s)",
+                             name, when, index, p,
+                             h >= 0 ? "pinned host memory"
+                                    : "freed, never allocated, or a host pointer");
     }
     if (device_allocs.a[i].pending_free && !running_op)
-        cudasim_fatal("kernel %s %s: pointer argument %d (%p) is in memory freed by cudaFreeAsync "
-                      "before the kernel was launched",
-                      name, when, index, p);
+        return cudasim_fault(range_fault(running_op),
+                             "kernel %s %s: pointer argument %d (%p) is in memory freed by "
+                             "cudaFreeAsync before the kernel was launched",
+                             name, when, index, p);
+    return cudaSuccess;
 }
 
 static int is_pinned(const void *p, size_t bytes)
@@ -404,6 +454,8 @@ static struct CUstream_st *resolve_stream(cudaStream_t s)
 
 static void op_free(Op *op)
 {
+    if (op->kind == OP_COPY) /* a snapshot of pageable memory, or NULL */
+        free(op->host_ctx);
     if (op->kind == OP_KERNEL)
         cudasim_kernel_release(op->kernel);
     if (op->kind == OP_HOST && --*op->host_refs == 0) {
@@ -417,8 +469,10 @@ static void op_free(Op *op)
 static Op *op_clone(const Op *op)
 {
     Op *c = malloc(sizeof *c);
-    if (!c)
-        cudasim_fatal("out of host memory");
+    if (!c) {
+        cudasim_fault(cudaErrorMemoryAllocation, "out of host memory for a queued operation");
+        return NULL;
+    }
     *c = *op;
     c->next = NULL;
     if (c->kind == OP_KERNEL)
@@ -466,36 +520,49 @@ static void drain_all(void)
 static void event_wait(struct CUevent_st *e)
 {
     while (e->done < e->recorded) {
-        if (!e->stream || !e->stream->head)
-            cudasim_fatal("event recorded but its record is not in any stream");
+        if (sticky_error != cudaSuccess)
+            return; /* the queue was dropped */
+        if (!e->stream || !e->stream->head) {
+            cudasim_fault(cudaErrorIllegalState, "event recorded but its record is not in any stream");
+            return;
+        }
         step_stream(e->stream);
     }
 }
 
+/* Runs op unless the device has faulted (then queued work is dropped, as
+ * a faulted CUDA context drops it). */
 static void run_op(struct CUstream_st *s, Op *op)
 {
     (void)s;
+    if (sticky_error != cudaSuccess)
+        return;
     running_op = 1;
     switch (op->kind) {
     case OP_KERNEL:
-        op->kernel->check_args(op->kernel, "when it runs");
-        cudasim_run_kernel(op->kernel);
-        stats.kernels_run++;
+        if (op->kernel->check_args(op->kernel, "when it runs") == cudaSuccess) {
+            cudasim_run_kernel(op->kernel);
+            stats.kernels_run++;
+        }
         break;
-    case OP_COPY:
-        if (op->copy_kind == cudaMemcpyHostToDevice || op->copy_kind == cudaMemcpyDeviceToDevice)
-            check_range(op->dst, op->bytes, "cudaMemcpyAsync destination (when it runs)", 1);
-        if (op->copy_kind == cudaMemcpyDeviceToHost || op->copy_kind == cudaMemcpyDeviceToDevice)
-            check_range(op->src, op->bytes, "cudaMemcpyAsync source (when it runs)", 1);
-        memmove(op->dst, op->src, op->bytes);
-        stats.copies++;
-        if (op->host_ctx) /* a snapshot of pageable memory */
-            free(op->host_ctx);
-        op->host_ctx = NULL;
+    case OP_COPY: {
+        int to_device = op->copy_kind == cudaMemcpyHostToDevice ||
+                        op->copy_kind == cudaMemcpyDeviceToDevice;
+        int from_device = op->copy_kind == cudaMemcpyDeviceToHost ||
+                          op->copy_kind == cudaMemcpyDeviceToDevice;
+        if ((!to_device || check_range(op->dst, op->bytes,
+                                       "cudaMemcpyAsync destination (when it runs)", 1) == cudaSuccess) &&
+            (!from_device ||
+             check_range(op->src, op->bytes, "cudaMemcpyAsync source (when it runs)", 1) ==
+                 cudaSuccess)) {
+            memmove(op->dst, op->src, op->bytes);
+            stats.copies++;
+        }
         break;
+    }
     case OP_MEMSET:
-        check_range(op->dst, op->bytes, "cudaMemsetAsync (when it runs)", 1);
-        memset(op->dst, op->value, op->bytes);
+        if (check_range(op->dst, op->bytes, "cudaMemsetAsync (when it runs)", 1) == cudaSuccess)
+            memset(op->dst, op->value, op->bytes);
         break;
     case OP_EVENT:
         if (op->seq > op->event->done)
@@ -504,9 +571,11 @@ static void run_op(struct CUstream_st *s, Op *op)
     case OP_FREE: {
         long i = alloc_find(&device_allocs, op->dst);
         if (i < 0 || device_allocs.a[i].base != op->dst)
-            cudasim_fatal("cudaFreeAsync(%p) reached in its stream, but the memory is gone",
+            cudasim_fault(cudaErrorIllegalAddress,
+                          "cudaFreeAsync(%p) reached in its stream, but the memory is gone",
                           op->dst);
-        device_release(i);
+        else
+            device_release(i);
         break;
     }
     case OP_HOST:
@@ -525,6 +594,8 @@ static void run_op(struct CUstream_st *s, Op *op)
 /* Appends op to s, or to its graph while it captures. */
 static cudaError_t enqueue(struct CUstream_st *s, Op *op)
 {
+    if (!op) /* op_new ran out of memory: a fault */
+        return sticky_error;
     if (s->capturing == 2) {
         op_free(op);
         return cudaErrorStreamCaptureInvalidated;
@@ -544,8 +615,10 @@ static cudaError_t enqueue(struct CUstream_st *s, Op *op)
 static Op *op_new(int kind)
 {
     Op *op = calloc(1, sizeof *op);
-    if (!op)
-        cudasim_fatal("out of host memory");
+    if (!op) {
+        cudasim_fault(cudaErrorMemoryAllocation, "out of host memory for a queued operation");
+        return NULL;
+    }
     op->kind = kind;
     return op;
 }
@@ -584,9 +657,12 @@ cudaError_t cudasim_launch(cudaStream_t stream, CudasimKernel *k)
         cudasim_kernel_release(k);
         UNLOCK_RETURN(cudaErrorInvalidResourceHandle);
     }
-    k->check_args(k, "at launch");
+    Op *op = k->check_args(k, "at launch") == cudaSuccess ? op_new(OP_KERNEL) : NULL;
+    if (!op) {
+        cudasim_kernel_release(k);
+        UNLOCK_RETURN(sticky_error);
+    }
     stats.launches++;
-    Op *op = op_new(OP_KERNEL);
     op->kernel = k;
     UNLOCK_RETURN(enqueue(s, op));
 }
@@ -602,12 +678,18 @@ cudaError_t cudasim_enqueue_host(cudaStream_t stream, void (*run)(void *ctx),
         UNLOCK_RETURN(cudaErrorInvalidResourceHandle);
     }
     Op *op = op_new(OP_HOST);
+    int *refs = op ? malloc(sizeof *refs) : NULL;
+    if (!refs) {
+        free(op);
+        if (destroy)
+            destroy(ctx);
+        UNLOCK_RETURN(cudasim_fault(cudaErrorMemoryAllocation,
+                                    "out of host memory for a queued operation"));
+    }
     op->host_run = run;
     op->host_destroy = destroy;
     op->host_ctx = ctx;
-    op->host_refs = malloc(sizeof *op->host_refs);
-    if (!op->host_refs)
-        cudasim_fatal("out of host memory");
+    op->host_refs = refs;
     *op->host_refs = 1;
     op->name = name;
     UNLOCK_RETURN(enqueue(s, op));
@@ -627,16 +709,17 @@ cudaError_t cudasim_stream_drain(cudaStream_t stream)
 
 /* ---- errors and versions ---------------------------------------------- */
 
+/* A fault is sticky: it is not cleared by reading it. */
 cudaError_t cudaGetLastError(void)
 {
-    cudaError_t e = last_error;
-    last_error = cudaSuccess;
+    cudaError_t e = last_error != cudaSuccess ? last_error : sticky_error;
+    last_error = sticky_error;
     return e;
 }
 
 cudaError_t cudaPeekAtLastError(void)
 {
-    return last_error;
+    return last_error != cudaSuccess ? last_error : sticky_error;
 }
 
 static const struct {
@@ -659,6 +742,9 @@ static const struct {
       "invalid resource handle" },
     { cudaErrorIllegalState, "cudaErrorIllegalState", "the operation cannot be performed in the present state" },
     { cudaErrorNotReady, "cudaErrorNotReady", "device not ready" },
+    { cudaErrorIllegalAddress, "cudaErrorIllegalAddress",
+      "an illegal memory access was encountered" },
+    { cudaErrorLaunchFailure, "cudaErrorLaunchFailure", "unspecified launch failure" },
     { cudaErrorStreamCaptureUnsupported, "cudaErrorStreamCaptureUnsupported",
       "operation not permitted when stream is capturing" },
     { cudaErrorStreamCaptureInvalidated, "cudaErrorStreamCaptureInvalidated",
@@ -839,9 +925,13 @@ cudaError_t cudaFree(void *p)
     drain_all(); /* cudaFree synchronises the device */
     long i = alloc_find(&device_allocs, p);
     if (i < 0 || device_allocs.a[i].base != p)
-        cudasim_fatal("cudaFree(%p): not the start of a live device allocation (double free?)", p);
+        UNLOCK_RETURN(cudasim_fault(cudaErrorInvalidValue,
+                                    "cudaFree(%p): not the start of a live device allocation "
+                                    "(double free?)",
+                                    p));
     if (device_allocs.a[i].pending_free)
-        cudasim_fatal("cudaFree(%p): already freed by cudaFreeAsync", p);
+        UNLOCK_RETURN(cudasim_fault(cudaErrorInvalidValue,
+                                    "cudaFree(%p): already freed by cudaFreeAsync", p));
     device_release(i);
     UNLOCK_RETURN(cudaSuccess);
 }
@@ -867,11 +957,13 @@ cudaError_t cudaMallocAsync(void **p, size_t bytes, cudaStream_t stream)
     if (e == cudaSuccess && s->capturing == 1) {
         GraphMemory *m = s->graph->memory;
         if (!m && !(m = s->graph->memory = calloc(1, sizeof *m)))
-            cudasim_fatal("out of host memory");
+            UNLOCK_RETURN(cudasim_fault(cudaErrorMemoryAllocation,
+                                        "out of host memory for a graph's allocations"));
         m->refs = 1;
         Alloc *grown = realloc(m->a, (m->count + 1) * sizeof *grown);
         if (!grown)
-            cudasim_fatal("out of host memory");
+            UNLOCK_RETURN(cudasim_fault(cudaErrorMemoryAllocation,
+                                        "out of host memory for a graph's allocations"));
         m->a = grown;
         m->a[m->count++] = device_allocs.a[alloc_find(&device_allocs, *p)];
     }
@@ -888,23 +980,28 @@ cudaError_t cudaFreeAsync(void *p, cudaStream_t stream)
         UNLOCK_RETURN(cudaSuccess);
     long i = alloc_find(&device_allocs, p);
     if (i < 0 || device_allocs.a[i].base != p)
-        cudasim_fatal("cudaFreeAsync(%p): not the start of a live device allocation (double "
-                      "free?)",
-                      p);
+        UNLOCK_RETURN(cudasim_fault(cudaErrorInvalidValue,
+                                    "cudaFreeAsync(%p): not the start of a live device allocation "
+                                    "(double free?)",
+                                    p));
     Alloc *a = &device_allocs.a[i];
     if (a->pending_free)
-        cudasim_fatal("cudaFreeAsync(%p): freed twice", p);
+        UNLOCK_RETURN(cudasim_fault(cudaErrorInvalidValue, "cudaFreeAsync(%p): freed twice", p));
     if (s->capturing == 1) {
         /* Graph memory: freed with the graph; the free node does nothing. */
         if (!a->graph_owned)
-            cudasim_fatal("cudaFreeAsync(%p) while capturing: memory allocated outside the "
-                          "capture (the graph would free it at every launch)",
-                          p);
+            UNLOCK_RETURN(cudasim_fault(cudaErrorInvalidValue,
+                                        "cudaFreeAsync(%p) while capturing: memory allocated "
+                                        "outside the capture (the graph would free it at every "
+                                        "launch)",
+                                        p));
         UNLOCK_RETURN(enqueue(s, op_new(OP_NOP)));
     }
+    Op *op = op_new(OP_FREE);
+    if (!op)
+        UNLOCK_RETURN(sticky_error);
     a->pending_free = 1;
     mem_used -= a->charged;
-    Op *op = op_new(OP_FREE);
     op->dst = p;
     UNLOCK_RETURN(enqueue(s, op));
 }
@@ -976,7 +1073,8 @@ cudaError_t cudaFreeHost(void *p)
     drain_all(); /* copies into or out of it finish first */
     long i = alloc_find(&host_allocs, p);
     if (i < 0 || host_allocs.a[i].base != p)
-        cudasim_fatal("cudaFreeHost(%p): not pinned memory from cudaHostAlloc", p);
+        UNLOCK_RETURN(cudasim_fault(cudaErrorInvalidValue,
+                                    "cudaFreeHost(%p): not pinned memory from cudaHostAlloc", p));
     alloc_remove(&host_allocs, i);
     free(p);
     UNLOCK_RETURN(cudaSuccess);
@@ -986,29 +1084,33 @@ static cudaError_t check_copy(void *dst, const void *src, size_t bytes, enum cud
                               const char *call)
 {
     char what[96];
+    cudaError_t e;
     switch (kind) {
     case cudaMemcpyHostToDevice:
         snprintf(what, sizeof what, "%s host-to-device destination", call);
-        check_range_locked(dst, bytes, what);
+        if ((e = check_range_locked(dst, bytes, what)) != cudaSuccess)
+            return e;
         if (alloc_find(&device_allocs, src) >= 0)
-            cudasim_fatal("%s host-to-device: source %p is device memory", call, src);
-        break;
+            return cudasim_fault(cudaErrorInvalidValue,
+                                 "%s host-to-device: source %p is device memory", call, src);
+        return cudaSuccess;
     case cudaMemcpyDeviceToHost:
         snprintf(what, sizeof what, "%s device-to-host source", call);
-        check_range_locked(src, bytes, what);
+        if ((e = check_range_locked(src, bytes, what)) != cudaSuccess)
+            return e;
         if (alloc_find(&device_allocs, dst) >= 0)
-            cudasim_fatal("%s device-to-host: destination %p is device memory", call, dst);
-        break;
+            return cudasim_fault(cudaErrorInvalidValue,
+                                 "%s device-to-host: destination %p is device memory", call, dst);
+        return cudaSuccess;
     case cudaMemcpyDeviceToDevice:
         snprintf(what, sizeof what, "%s device-to-device source", call);
-        check_range_locked(src, bytes, what);
+        if ((e = check_range_locked(src, bytes, what)) != cudaSuccess)
+            return e;
         snprintf(what, sizeof what, "%s device-to-device destination", call);
-        check_range_locked(dst, bytes, what);
-        break;
+        return check_range_locked(dst, bytes, what);
     default:
         return cudaErrorInvalidMemcpyDirection;
     }
-    return cudaSuccess;
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, enum cudaMemcpyKind kind,
@@ -1026,6 +1128,8 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, enum cudaM
     if (e != cudaSuccess)
         UNLOCK_RETURN(e);
     Op *op = op_new(OP_COPY);
+    if (!op)
+        UNLOCK_RETURN(sticky_error);
     op->dst = dst;
     op->src = src;
     op->bytes = bytes;
@@ -1047,8 +1151,11 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, enum cudaM
     if (pageable && kind == cudaMemcpyHostToDevice) {
         /* The driver stages pageable memory before returning: snapshot. */
         void *copy = malloc(bytes);
-        if (!copy)
-            cudasim_fatal("out of host memory");
+        if (!copy) {
+            op_free(op);
+            UNLOCK_RETURN(cudasim_fault(cudaErrorMemoryAllocation,
+                                        "out of host memory staging a pageable copy"));
+        }
         memcpy(copy, src, bytes);
         op->src = copy;
         op->host_ctx = copy;
@@ -1073,6 +1180,8 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, enum cudaMemcpy
     for (struct CUstream_st *l = live_streams; l; l = l->next_live)
         if (!(l->flags & cudaStreamNonBlocking))
             drain(l);
+    if (sticky_error != cudaSuccess)
+        UNLOCK_RETURN(sticky_error);
     memmove(dst, src, bytes);
     UNLOCK_RETURN(cudaSuccess);
 }
@@ -1085,8 +1194,12 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t strea
         UNLOCK_RETURN(cudaErrorInvalidResourceHandle);
     if (!bytes)
         UNLOCK_RETURN(cudaSuccess);
-    check_range_locked(p, bytes, "cudaMemsetAsync");
+    cudaError_t e = check_range_locked(p, bytes, "cudaMemsetAsync");
+    if (e != cudaSuccess)
+        UNLOCK_RETURN(e);
     Op *op = op_new(OP_MEMSET);
+    if (!op)
+        UNLOCK_RETURN(sticky_error);
     op->dst = p;
     op->bytes = bytes;
     op->value = value;
@@ -1187,6 +1300,8 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
     if (!s || !event)
         UNLOCK_RETURN(cudaErrorInvalidResourceHandle);
     Op *op = op_new(OP_EVENT);
+    if (!op)
+        UNLOCK_RETURN(sticky_error);
     op->event = event;
     if (s->capturing) {
         /* In a capture, a record only orders work inside the graph. */
@@ -1236,6 +1351,8 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
     if (!s || !event)
         UNLOCK_RETURN(cudaErrorInvalidResourceHandle);
     Op *op = op_new(OP_WAIT);
+    if (!op)
+        UNLOCK_RETURN(sticky_error);
     op->event = event;
     op->seq = event->recorded;
     if (s->capturing || event->captured)
@@ -1337,8 +1454,12 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
         free(copy);
         UNLOCK_RETURN(cudaErrorMemoryAllocation);
     }
-    for (Op *op = graph->head; op; op = op->next)
-        list_append(&copy->head, &copy->tail, op_clone(op));
+    for (Op *op = graph->head; op; op = op->next) {
+        Op *c = op_clone(op);
+        if (!c)
+            break; /* a fault: the device is unusable now */
+        list_append(&copy->head, &copy->tail, c);
+    }
     copy->memory = graph->memory; /* outlives cudaGraphDestroy of the graph */
     if (copy->memory)
         copy->memory->refs++;
@@ -1356,10 +1477,12 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream)
     if (s->capturing)
         UNLOCK_RETURN(cudaErrorStreamCaptureUnsupported);
     stats.graph_launches++;
-    for (Op *op = exec->graph->head; op; op = op->next) {
-        if (op->kind == OP_KERNEL)
-            op->kernel->check_args(op->kernel, "at graph launch");
-        list_append(&s->head, &s->tail, op_clone(op));
+    for (Op *op = exec->graph->head; op && sticky_error == cudaSuccess; op = op->next) {
+        if (op->kind == OP_KERNEL && op->kernel->check_args(op->kernel, "at graph launch"))
+            break;
+        Op *c = op_clone(op);
+        if (c)
+            list_append(&s->head, &s->tail, c);
     }
     UNLOCK_RETURN(cudaSuccess);
 }

@@ -21,8 +21,9 @@ struct CudasimKernel {
     unsigned grid[3], block[3];
     void (*thread)(CudasimKernel *k);
     void (*destroy)(CudasimKernel *k);
-    /* Checks every pointer argument against the live device allocations. */
-    void (*check_args)(CudasimKernel *k, const char *when);
+    /* Checks every pointer argument against the live device allocations;
+     * the first bad one is a fault (cudasim_fault), returned. */
+    cudaError_t (*check_args)(CudasimKernel *k, const char *when);
 };
 
 /* Takes the kernel (one reference): validates the geometry (the error is
@@ -43,12 +44,13 @@ unsigned long long cudasim_warp_exchange(unsigned mask, unsigned long long mine,
 unsigned cudasim_lane(void);
 
 /* Kernel pointer argument i of kernel `name`: must lie in a live device
- * allocation (NULL is allowed). Aborts with a message otherwise. */
-void cudasim_check_kernel_pointer(const char *name, int index, const void *p, const char *when);
+ * allocation (NULL is allowed); otherwise a fault, returned. */
+cudaError_t cudasim_check_kernel_pointer(const char *name, int index, const void *p,
+                                         const char *when);
 
 /* Device memory checks of the runtime: [p, p + bytes) must lie in one live
- * allocation (aborts with a message naming `what` otherwise). */
-void cudasim_check_device_range(const void *p, size_t bytes, const char *what);
+ * allocation; otherwise a fault naming `what`, returned. */
+cudaError_t cudasim_check_device_range(const void *p, size_t bytes, const char *what);
 
 /* Host function on a stream (cuDNN calls): run(ctx) at its turn, then
  * destroy(ctx). Returns cudaErrorStreamCaptureUnsupported when s captures
@@ -60,11 +62,17 @@ cudaError_t cudasim_stream_drain(cudaStream_t s);
 /* 0 when no device (UNET_CUDASIM_DEVICES=0 or UNET_CUDASIM_NO_DRIVER=1). */
 int cudasim_device_ok(void);
 
-/* Prints "cudasim: <message>" and aborts: a bug the real GPU would punish. */
+/* A bug the real GPU would punish, or a failure of the simulator itself
+ * (out of host memory): prints "cudasim: <message>" and makes the device
+ * unusable, as a kernel fault leaves a CUDA context: from then on every
+ * runtime call returns the first fault's code and queued work is dropped.
+ * Returns that code. */
 #ifdef __GNUC__
-__attribute__((noreturn, format(printf, 1, 2)))
+__attribute__((format(printf, 2, 3)))
 #endif
-void cudasim_fatal(const char *fmt, ...);
+cudaError_t cudasim_fault(cudaError_t code, const char *fmt, ...);
+/* The first fault, or cudaSuccess. */
+cudaError_t cudasim_sticky(void);
 
 #ifdef __cplusplus
 }
