@@ -206,13 +206,8 @@ int unet_cmd_augment(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
-        case ':':
-            fprintf(stderr, "unet augment: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, "unet augment: unknown option '%s'\n\n", argv[optind - 1]);
-            usage(stderr);
-            return 2;
+        default: /* ':' (no value) or an unknown option */
+            return unet_cli_getopt_error("augment", c, argv, usage);
         }
     }
     if (config && paper) {

@@ -172,19 +172,11 @@ int unet_cmd_evaluate(int argc, char **argv)
         case OPT_DEVICE: a.device = optarg; break;
         case OPT_PRECISION: bad = unet_cli_parse_precision(optarg, &a.precision); break;
         case OPT_THREADS: bad = unet_cli_parse_int(optarg, 1, 4096, &a.threads); break;
-        case ':':
-            fprintf(stderr, "unet evaluate: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, "unet evaluate: unknown option '%s'\n\n", argv[optind - 1]);
-            usage(stderr);
-            return 2;
+        default: /* ':' (no value) or an unknown option */
+            return unet_cli_getopt_error("evaluate", c, argv, usage);
         }
-        if (bad) {
-            fprintf(stderr, "unet evaluate: '%s' is not a valid value for %s\n", optarg,
-                    argv[optind - 1 - (optarg == argv[optind - 1])]);
-            return 2;
-        }
+        if (bad)
+            return unet_cli_bad_value("evaluate", argv);
     }
     if (!a.ckpt || !a.data || optind < argc) {
         if (optind < argc)

@@ -91,13 +91,8 @@ int unet_cmd_sample_data(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
-        case ':':
-            fprintf(stderr, "unet sample-data: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, "unet sample-data: unknown option '%s'\n\n", argv[optind - 1]);
-            usage(stderr);
-            return 2;
+        default: /* ':' (no value) or an unknown option */
+            return unet_cli_getopt_error("sample-data", c, argv, usage);
         }
     }
     if (optind < argc) {

@@ -111,13 +111,8 @@ int unet_cmd_tiles(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
-        case ':':
-            fprintf(stderr, "unet tiles: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, "unet tiles: unknown option '%s'\n\n", argv[optind - 1]);
-            usage(stderr);
-            return 2;
+        default: /* ':' (no value) or an unknown option */
+            return unet_cli_getopt_error("tiles", c, argv, usage);
         }
         if (bad) {
             const char *name = c == 'i' ? "--input-size" : c == 'o' ? "--output-size" : c == 's' ? "--size" : c == 'H' ? "--highlight"

@@ -97,13 +97,8 @@ int unet_cmd_weightmap(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
-        case ':':
-            fprintf(stderr, "unet weightmap: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, "unet weightmap: unknown option '%s'\n\n", argv[optind - 1]);
-            usage(stderr);
-            return 2;
+        default: /* ':' (no value) or an unknown option */
+            return unet_cli_getopt_error("weightmap", c, argv, usage);
         }
     }
     if (argc - optind != 1 || !out_path) {

@@ -4,6 +4,16 @@
 #ifndef UNET_CLI_COMMANDS_H
 #define UNET_CLI_COMMANDS_H
 
+#include <stdio.h>
+
+/* The getopt_long errors every subcommand answers alike: c == ':' (an option
+ * given without its value) or an unknown option. Prints "unet CMD: ..."
+ * (and the usage after an unknown option) and returns 2. */
+int unet_cli_getopt_error(const char *cmd, int c, char *const *argv, void (*usage)(FILE *));
+/* "unet CMD: 'VALUE' is not a valid value for OPTION" for the option
+ * getopt_long has just returned; returns 2. */
+int unet_cli_bad_value(const char *cmd, char *const *argv);
+
 typedef struct UnetCommand {
     const char *name;
     int (*run)(int argc, char **argv);

@@ -1,9 +1,29 @@
 /* main.c - `unet`, the headless front end: dispatches to one subcommand. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "unet-config.h"
+
+int unet_cli_getopt_error(const char *cmd, int c, char *const *argv, void (*usage)(FILE *))
+{
+    if (c == ':') {
+        fprintf(stderr, "unet %s: option '%s' needs a value\n", cmd, argv[optind - 1]);
+        return 2;
+    }
+    fprintf(stderr, "unet %s: unknown option '%s'\n\n", cmd, argv[optind - 1]);
+    usage(stderr);
+    return 2;
+}
+
+int unet_cli_bad_value(const char *cmd, char *const *argv)
+{
+    /* "--opt=value" is one argument, "--opt value" two */
+    fprintf(stderr, "unet %s: '%s' is not a valid value for %s\n", cmd, optarg,
+            argv[optind - 1 - (optarg == argv[optind - 1])]);
+    return 2;
+}
 
 static const UnetCommand commands[] = {
     { "devices", unet_cmd_devices, "list the CPU and CUDA devices this build can use" },
